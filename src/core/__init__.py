@@ -1,0 +1,1 @@
+"""Portico's core: entities, rules and ports. Imports the standard library only."""

@@ -1,0 +1,1 @@
+"""Identity: users, credentials and browser sessions."""

@@ -1,0 +1,170 @@
+"""Logging in and out, and the browser sessions that result."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.identity.errors import InvalidCredentialsError, InvalidEmailError, SessionNotFoundError
+from core.identity.model import BrowserSession, Email, User
+from core.identity.policy import SessionPolicy
+from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
+from core.shared.clock import Clock
+from core.shared.hashing import fingerprint
+from core.shared.ids import TokenGenerator
+
+SESSION_TOKEN_BYTES = 32  # 256 bits
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: User
+    session: BrowserSession
+    token: str  # the raw session token: goes into the cookie, never into a store or log
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    user: User
+    session: BrowserSession
+
+
+class AuthenticationService:
+    """Rules for browser sessions.
+
+    - Unknown email, malformed email and wrong password fail the same way
+      (`InvalidCredentialsError`) after the same hashing work.
+    - Login always issues a new session token; a token presented at login is ended, so a
+      pre-login id is dead afterwards (no session fixation).
+    - A session ends at its absolute lifetime or after the idle timeout, whichever comes
+      first; activity is recorded at most once per `touch_interval_seconds`.
+    - Sessions of deleted users are dead.
+    - Users can see and end only their own sessions; another user's session id is
+      answered exactly like a missing one.
+    """
+
+    def __init__(
+        self,
+        uow: IdentityUnitOfWorkFactory,
+        sessions: SessionStore,
+        hasher: PasswordHasher,
+        tokens: TokenGenerator,
+        clock: Clock,
+        policy: SessionPolicy,
+    ) -> None:
+        self._uow = uow
+        self._sessions = sessions
+        self._hasher = hasher
+        self._tokens = tokens
+        self._clock = clock
+        self._policy = policy
+        self._dummy_hash: str | None = None
+        self._dummy_lock = asyncio.Lock()
+
+    async def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        previous_token: str | None = None,
+    ) -> LoginResult:
+        user = await self.verify_credentials(email, password)
+        if previous_token:
+            await self._sessions.delete(fingerprint(previous_token))
+        return await self._start_session(user, ip=ip, user_agent=user_agent)
+
+    async def verify_credentials(self, email: str, password: str) -> User:
+        """Return the active user these credentials belong to, or raise the one error."""
+        try:
+            normalised = Email(email).value
+        except InvalidEmailError:
+            normalised = None
+        user = None
+        if normalised is not None:
+            async with self._uow() as uow:
+                user = await uow.users.get_by_email(normalised)
+        if user is None:
+            # Same work as a real check, so timing does not tell which accounts exist.
+            await self._hasher.verify(await self._dummy_password_hash(), password)
+            raise InvalidCredentialsError()
+        if not await self._hasher.verify(user.password_hash, password):
+            raise InvalidCredentialsError()
+        if self._hasher.needs_rehash(user.password_hash):
+            user = await self._rehash(user, password)
+        return user
+
+    async def authenticate(self, token: str) -> Authenticated | None:
+        """The user and session behind a session token, or None for anything not live."""
+        token_hash = fingerprint(token)
+        session = await self._sessions.get(token_hash)
+        if session is None:
+            return None
+        now = self._clock.now()
+        if session.is_expired(now):
+            await self._sessions.delete(token_hash)
+            return None
+        async with self._uow() as uow:
+            user = await uow.users.get(session.user_id)
+        if user is None:
+            await self._sessions.delete(token_hash)
+            return None
+        if (now - session.last_seen_at) >= timedelta(seconds=self._policy.touch_interval_seconds):
+            session.last_seen_at = now
+            await self._sessions.touch(token_hash, now, session.ttl_seconds(now))
+        return Authenticated(user=user, session=session)
+
+    async def logout(self, token: str) -> None:
+        await self._sessions.delete(fingerprint(token))
+
+    async def logout_all(self, user_id: int, *, keep_token: str | None = None) -> int:
+        """End every session of the user, except the one holding `keep_token` if given."""
+        keep = fingerprint(keep_token) if keep_token else None
+        return await self._sessions.delete_all_for_user(user_id, keep_token_hash=keep)
+
+    async def list_sessions(self, user_id: int) -> list[BrowserSession]:
+        now = self._clock.now()
+        return [s for s in await self._sessions.list_for_user(user_id) if not s.is_expired(now)]
+
+    async def revoke_session(self, user_id: int, session_id: int) -> None:
+        if not await self._sessions.delete_for_user(user_id, session_id):
+            raise SessionNotFoundError()
+
+    async def _start_session(
+        self, user: User, *, ip: str | None, user_agent: str | None
+    ) -> LoginResult:
+        assert user.id is not None
+        now = self._clock.now()
+        token = self._tokens.token(SESSION_TOKEN_BYTES)
+        session = BrowserSession(
+            token_hash=fingerprint(token),
+            user_id=user.id,
+            csrf_token=self._tokens.token(32),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=self._policy.absolute_lifetime_seconds),
+            idle_timeout_seconds=self._policy.idle_timeout_seconds,
+            ip=ip,
+            user_agent=(user_agent or "")[:512] or None,
+        )
+        stored = await self._sessions.create(session, now)
+        return LoginResult(user=user, session=stored, token=token)
+
+    async def _rehash(self, user: User, password: str) -> User:
+        new_hash = await self._hasher.hash(password)
+        async with self._uow() as uow:
+            current = await uow.users.get(user.id) if user.id is not None else None
+            if current is None or current.password_hash != user.password_hash:
+                return user  # changed meanwhile: leave the newer hash alone
+            updated = await uow.users.update(current.copy(password_hash=new_hash))
+            await uow.commit()
+        return updated
+
+    async def _dummy_password_hash(self) -> str:
+        if self._dummy_hash is None:
+            async with self._dummy_lock:
+                if self._dummy_hash is None:
+                    self._dummy_hash = await self._hasher.hash(self._tokens.token(16))
+        return self._dummy_hash

@@ -1,0 +1,67 @@
+"""Identity errors. Each leaf has a stable `code` that the HTTP layer returns."""
+
+from __future__ import annotations
+
+from core.shared.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    RuleViolationError,
+)
+
+
+class EmailTakenError(ConflictError):
+    code = "email_taken"
+    default_detail = "An account with this email already exists."
+
+
+class UsernameTakenError(ConflictError):
+    code = "username_taken"
+    default_detail = "This username is taken."
+
+
+class UserNotFoundError(NotFoundError):
+    code = "user_not_found"
+    default_detail = "The user does not exist."
+
+
+class SessionNotFoundError(NotFoundError):
+    code = "session_not_found"
+    default_detail = "The session does not exist."
+
+
+class InvalidCredentialsError(AuthenticationError):
+    """Unknown email and wrong password give this same error, on purpose."""
+
+    code = "invalid_credentials"
+    default_detail = "The email or password is wrong."
+
+
+class NotAuthenticatedError(AuthenticationError):
+    code = "not_authenticated"
+    default_detail = "Authentication is required."
+
+
+class WrongPasswordError(AuthenticationError):
+    """The current password given to confirm a sensitive change is wrong."""
+
+    code = "wrong_password"
+    default_detail = "The password is wrong."
+
+
+class InvalidEmailError(RuleViolationError):
+    code = "invalid_email"
+    default_detail = "This is not a valid email address."
+
+
+class InvalidUsernameError(RuleViolationError):
+    code = "invalid_username"
+    default_detail = (
+        "A username has 3 to 32 characters: letters, digits, '_', '-' or '.', "
+        "starting with a letter or digit."
+    )
+
+
+class WeakPasswordError(RuleViolationError):
+    code = "weak_password"
+    default_detail = "The password is too weak."

@@ -1,0 +1,98 @@
+"""Identity entities and value objects."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from core.identity.errors import InvalidEmailError, InvalidUsernameError
+
+DEFAULT_TIER = "free"
+
+# Deliberately simple: a local part, one "@", a dotted domain, no spaces. Deliverability
+# is proven by the verification mail, not by a regex.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """An email address, normalised to lower case so lookups are case-insensitive."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        normalised = self.value.strip().lower()
+        if len(normalised) > 254 or not _EMAIL.match(normalised):
+            raise InvalidEmailError(field="email")
+        object.__setattr__(self, "value", normalised)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Username:
+    value: str
+
+    def __post_init__(self) -> None:
+        if not _USERNAME.match(self.value):
+            raise InvalidUsernameError(field="username")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(slots=True)
+class User:
+    """An account. `id` is None until the repository stores it."""
+
+    email: str
+    username: str
+    password_hash: str
+    id: int | None = None
+    tier_code: str = DEFAULT_TIER
+    is_superuser: bool = False
+    email_verified: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.deleted_at is None
+
+    def copy(self, **changes: object) -> User:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class BrowserSession:
+    """A server-side session. The store keys it by `token_hash`, never by the token.
+
+    `id` is the public handle shown in session lists; it is assigned by the store.
+    """
+
+    token_hash: str
+    user_id: int
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime  # absolute lifetime end
+    idle_timeout_seconds: int
+    ip: str | None = None
+    user_agent: str | None = None
+    id: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def idle_expires_at(self) -> datetime:
+        return self.last_seen_at + timedelta(seconds=self.idle_timeout_seconds)
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at or now >= self.idle_expires_at()
+
+    def ttl_seconds(self, now: datetime) -> int:
+        """Seconds until the earlier of the idle and absolute expiry (at least 1)."""
+        end = min(self.expires_at, self.idle_expires_at())
+        return max(1, int((end - now).total_seconds()))

@@ -1,0 +1,1 @@
+"""What every bounded context shares: errors, clock and id ports, pagination, queries."""
