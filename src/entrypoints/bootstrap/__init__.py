@@ -1,0 +1,1 @@
+"""The composition root: settings, the dependency-injector container, the punq service registry."""

@@ -1,0 +1,52 @@
+"""The punq service registry: core services autowired from the ports, built once.
+
+Adding a service is one `register` line; its constructor's type hints say what it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import punq
+
+from core.identity.passwords import PasswordPolicy
+from core.identity.policy import SessionPolicy
+from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
+from core.identity.service import AccountService, AuthenticationService
+from core.shared.clock import Clock
+from core.shared.ids import TokenGenerator
+
+SERVICE_CLASSES: tuple[type, ...] = (AccountService, AuthenticationService)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The port instances chosen by the dependency-injector container."""
+
+    identity_uow: IdentityUnitOfWorkFactory
+    session_store: SessionStore
+    password_hasher: PasswordHasher
+    clock: Clock
+    tokens: TokenGenerator
+    session_policy: SessionPolicy
+    password_policy: PasswordPolicy
+
+
+def build_registry(ports: Ports) -> punq.Container:
+    registry = punq.Container()
+    registry.register(IdentityUnitOfWorkFactory, instance=ports.identity_uow)
+    registry.register(SessionStore, instance=ports.session_store)
+    registry.register(PasswordHasher, instance=ports.password_hasher)
+    registry.register(Clock, instance=ports.clock)
+    registry.register(TokenGenerator, instance=ports.tokens)
+    registry.register(SessionPolicy, instance=ports.session_policy)
+    registry.register(PasswordPolicy, instance=ports.password_policy)
+    for service in SERVICE_CLASSES:
+        registry.register(service, scope=punq.Scope.singleton)
+    return registry
+
+
+def resolve_services(registry: punq.Container) -> dict[type, Any]:
+    """Resolve every service once, at startup (punq resolution is too slow per request)."""
+    return {service: registry.resolve(service) for service in SERVICE_CLASSES}
