@@ -25,6 +25,7 @@ from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.container import Container, build_container
 from entrypoints.bootstrap.services import Ports, build_registry, resolve_services
+from entrypoints.bootstrap.logging import configure_logging
 from entrypoints.bootstrap.settings import Settings
 
 log = structlog.get_logger("portico.bootstrap")
@@ -74,6 +75,7 @@ async def _provide(provider: Any) -> Any:
 
 async def start_runtime(settings: Settings, container: Container | None = None) -> Runtime:
     """Build everything a process needs, in dependency order; undo it all on failure."""
+    configure_logging(settings.log_level)
     container = container or build_container(settings)
     try:
         ports = Ports(
