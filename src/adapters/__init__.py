@@ -1,0 +1,1 @@
+"""Adapters: implementations of the core ports, one package per technology."""

@@ -1,0 +1,1 @@
+"""In-memory implementations of the core ports (tests and the embedded default)."""

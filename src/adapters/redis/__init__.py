@@ -1,0 +1,1 @@
+"""Redis adapters: client factory, error translation and the session store."""
