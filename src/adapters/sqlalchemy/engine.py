@@ -1,0 +1,155 @@
+"""Building async engines for Postgres and SQLite, and probing them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from core.shared.errors import UnavailableError
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 5.0,
+    connect_timeout: float = 5.0,
+    statement_timeout_ms: int = 15000,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An async engine for Postgres (asyncpg) or SQLite (aiosqlite).
+
+    `postgresql://` and `sqlite://` URLs get the async driver; other drivers are refused.
+
+    Postgres: `connect_timeout`, a server-side `statement_timeout` (plus a client-side
+    command timeout just above it), pre-ping on checkout.
+
+    SQLite: foreign keys on, WAL for file databases (whose directory is created), and
+    every transaction opened with `BEGIN IMMEDIATE`, so transactions run one at a time
+    and a read-modify-write cannot lose an update. `connect_timeout` is the busy timeout
+    (how long to wait for the lock); `statement_timeout_ms` does not apply. Keep units of
+    work short: one that stays open blocks every other. `:memory:` databases share one
+    connection and suit single-session use only.
+    """
+    parsed = _async_driver(make_url(url))
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return _create_async_engine(
+            parsed,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_pre_ping=True,
+            connect_args={
+                "timeout": connect_timeout,
+                # A little slack on the client so the server's timeout (a clean
+                # QueryCanceled, transaction still usable for rollback) fires first.
+                "command_timeout": statement_timeout_ms / 1000 + 1,
+                "server_settings": {"statement_timeout": str(statement_timeout_ms)},
+            },
+        )
+    return _sqlite_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        busy_timeout_ms=int(connect_timeout * 1000),
+        echo=echo,
+    )
+
+
+_ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
+
+
+def _async_driver(url: URL) -> URL:
+    """`postgresql://` and `sqlite://` get their async driver; any other driver is refused."""
+    backend = url.get_backend_name()
+    driver = _ASYNC_DRIVERS.get(backend)
+    if driver is None:
+        raise ValueError(f"unsupported database backend: {backend!r}")
+    if "+" not in url.drivername:
+        return url.set(drivername=f"{backend}+{driver}")
+    if url.get_driver_name() != driver:
+        raise ValueError(f"use {backend}+{driver}:// (got {url.drivername}://)")
+    return url
+
+
+def _is_memory_database(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _sqlite_engine(
+    url: URL,
+    *,
+    pool_size: int,
+    max_overflow: int,
+    pool_timeout: float,
+    busy_timeout_ms: int,
+    echo: bool,
+) -> AsyncEngine:
+    in_memory = _is_memory_database(url)
+    options: dict[str, Any] = {"echo": echo}
+    if not in_memory:
+        database = url.database or ""
+        if not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
+    engine = _create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **options)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # The driver's own implicit BEGIN (deferred, issued only before DML) is what lets
+        # two transactions read the same row and both write it: take over transactions.
+        try:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+                # LIKE is case-sensitive on Postgres and in memory; make SQLite agree.
+                cursor.execute("PRAGMA case_sensitive_like=ON")
+                if not in_memory:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                cursor.close()
+        except BaseException:
+            # The pool forgets a connection whose setup failed without closing it, which
+            # would leak aiosqlite's worker thread on every failed attempt.
+            with contextlib.suppress(Exception):
+                dbapi_connection.close()
+            raise
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (no implicit reload on access)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine, *, seconds: float = 5.0) -> None:
+    """Readiness probe: `SELECT 1` within `seconds`.
+
+    Raises `UnavailableError(dependency="database")` on any failure, timeouts included.
+    """
+    try:
+        async with asyncio.timeout(seconds), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise UnavailableError("The database is unavailable.", dependency="database") from exc

@@ -1,0 +1,112 @@
+"""The SQL side of identity: users."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sqlalchemy.errors import ConstraintErrors
+from adapters.sqlalchemy.records import (
+    USERS_EMAIL_UNIQUE,
+    USERS_USERNAME_UNIQUE,
+    UserRecord,
+)
+from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from core.identity.errors import EmailTakenError, UsernameTakenError, UserNotFoundError
+from core.identity.model import User
+from core.identity.ports import UserRepository
+from core.shared.query import ListQuery, Page
+
+USER_CONSTRAINT_ERRORS: ConstraintErrors = {
+    USERS_EMAIL_UNIQUE: EmailTakenError,
+    USERS_USERNAME_UNIQUE: UsernameTakenError,
+}
+
+# Never filtered or sorted on (see SqlAlchemyRepository).
+PRIVATE_USER_FIELDS = ("password_hash",)
+
+# Written by `add`/`update`; the id and timestamps belong to the store.
+_WRITABLE = tuple(f.name for f in fields(User) if f.name not in ("id", "created_at", "updated_at"))
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _to_user(record: UserRecord) -> User:
+    return User(
+        id=record.id,
+        email=record.email,
+        username=record.username,
+        password_hash=record.password_hash,
+        tier_code=record.tier_code,
+        is_superuser=record.is_superuser,
+        email_verified=record.email_verified,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        deleted_at=record.deleted_at,
+    )
+
+
+def _values(user: User) -> dict[str, Any]:
+    values = {name: getattr(user, name) for name in _WRITABLE}
+    values["email"] = normalise_email(user.email)
+    return values
+
+
+class SqlAlchemyUserRepository(UserRepository):
+    """`UserRepository` on the users table (see the port for the contract).
+
+    Emails are stored and looked up normalised (trimmed, lower case), so the unique
+    constraint makes them unique case-insensitively. `password_hash` cannot be used in
+    list filters or sort keys. The unique constraints decide
+    races: a duplicate raises `EmailTakenError`/`UsernameTakenError` at `add`/`update`.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._records = SqlAlchemyRepository(
+            session,
+            UserRecord,
+            constraint_errors=USER_CONSTRAINT_ERRORS,
+            private_fields=PRIVATE_USER_FIELDS,
+        )
+
+    async def add(self, user: User) -> User:
+        record = await self._records.add(UserRecord(**_values(user)))
+        return _to_user(record)
+
+    async def get(self, user_id: int, *, include_deleted: bool = False) -> User | None:
+        record = await self._records.get(user_id, include_deleted=include_deleted)
+        return _to_user(record) if record is not None else None
+
+    async def get_by_email(self, email: str, *, include_deleted: bool = False) -> User | None:
+        record = await self._records.find_one(
+            include_deleted=include_deleted, email=normalise_email(email)
+        )
+        return _to_user(record) if record is not None else None
+
+    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
+        record = await self._records.find_one(include_deleted=include_deleted, username=username)
+        return _to_user(record) if record is not None else None
+
+    async def update(self, user: User) -> User:
+        if user.id is None:
+            raise UserNotFoundError()
+        record = await self._records.update(user.id, _values(user), include_deleted=True)
+        if record is None:
+            raise UserNotFoundError()
+        return _to_user(record)
+
+    async def soft_delete(self, user_id: int, at: datetime) -> bool:
+        return await self._records.soft_delete(user_id, at)
+
+    async def list(self, query: ListQuery) -> Page[User]:
+        page = await self._records.list(query)
+        return Page(
+            items=[_to_user(record) for record in page.items],
+            next_cursor=page.next_cursor,
+            total=page.total,
+        )

@@ -1,0 +1,58 @@
+"""Databases for the SQL adapter tests: SQLite files, fresh Postgres databases, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.services import POSTGRES_ADMIN_URL, need, reachable
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_postgres_database(label: str) -> Iterator[str]:
+    """An empty Postgres database of its own, dropped afterwards. Call from sync code.
+
+    Skips (or fails under REQUIRE_SERVICES) when Postgres is not reachable.
+    """
+    need("PostgreSQL", reachable(POSTGRES_ADMIN_URL, 5432))
+    name = f"portico_test_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def create_tables(engine: AsyncEngine, metadata: MetaData) -> None:
+    """Create the tables if missing and empty them (ids restart at 1)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+        names = [table.name for table in reversed(metadata.sorted_tables)]
+        if connection.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{name}"' for name in names)
+            await connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                await connection.execute(text(f'DELETE FROM "{name}"'))
