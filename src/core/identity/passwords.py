@@ -21,7 +21,9 @@ def _common_passwords() -> frozenset[str]:
 class PasswordPolicy:
     min_length: int = 12
 
-    def check(self, password: str, *, email: str | None = None, username: str | None = None) -> None:
+    def check(
+        self, password: str, *, email: str | None = None, username: str | None = None
+    ) -> None:
         """Raise `WeakPasswordError` explaining the first rule the password breaks."""
         if len(password) < self.min_length:
             raise WeakPasswordError(

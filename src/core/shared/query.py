@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from core.shared.errors import RuleViolationError
@@ -27,7 +27,7 @@ class InvalidQueryError(RuleViolationError):
     default_detail = "The filter, sort or pagination parameters are not valid."
 
 
-class Operator(str, Enum):
+class Operator(StrEnum):
     EQ = "eq"
     NE = "ne"
     GT = "gt"

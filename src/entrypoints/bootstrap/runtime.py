@@ -14,18 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-
-from adapters.sqlalchemy.engine import ping as ping_database
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.sqlalchemy.engine import ping as ping_database
 from adapters.sqlalchemy.records import Base
-
 from core.identity.service import AccountService, AuthenticationService
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.container import Container, build_container
-from entrypoints.bootstrap.services import Ports, build_registry, resolve_services
 from entrypoints.bootstrap.logging import configure_logging
+from entrypoints.bootstrap.services import Ports, build_registry, resolve_services
 from entrypoints.bootstrap.settings import Settings
 
 log = structlog.get_logger("portico.bootstrap")

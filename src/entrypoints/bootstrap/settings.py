@@ -113,7 +113,11 @@ class Settings(BaseSettings):
     @property
     def session_cookie_name(self) -> str:
         # `__Host-` makes browsers refuse the cookie unless Secure, Path=/ and no Domain.
-        return f"__Host-{self.sessions.cookie_name}" if self.cookie_secure else self.sessions.cookie_name
+        return (
+            f"__Host-{self.sessions.cookie_name}"
+            if self.cookie_secure
+            else self.sessions.cookie_name
+        )
 
     def secret(self) -> str:
         assert self.secret_key is not None  # filled by the validator

@@ -11,7 +11,16 @@ from core.identity.passwords import PasswordPolicy
 
 def test_email_is_normalised_and_validated() -> None:
     assert Email("  Ada@Example.COM ").value == "ada@example.com"
-    for bad in ["", "ada", "ada@", "@x.org", "a b@x.org", "ada@localhost", "a@@x.org", "x" * 250 + "@x.org"]:
+    for bad in [
+        "",
+        "ada",
+        "ada@",
+        "@x.org",
+        "a b@x.org",
+        "ada@localhost",
+        "a@@x.org",
+        "x" * 250 + "@x.org",
+    ]:
         with pytest.raises(InvalidEmailError):
             Email(bad)
 

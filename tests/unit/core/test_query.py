@@ -44,7 +44,13 @@ def test_a_field_name_with_double_underscore_but_no_operator_is_equality() -> No
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("id__in", 3), ("id__in", "12"), ("x__between", (1, 2, 3)), ("x__isnull", "yes"), ("x__like", 5)],
+    [
+        ("id__in", 3),
+        ("id__in", "12"),
+        ("x__between", (1, 2, 3)),
+        ("x__isnull", "yes"),
+        ("x__like", 5),
+    ],
 )
 def test_operator_values_are_checked(key: str, value: object) -> None:
     with pytest.raises(InvalidQueryError):
@@ -58,7 +64,9 @@ def test_sort_spec() -> None:
         parse_sort("name;drop")
 
 
-@pytest.mark.parametrize("kwargs", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 1, "cursor": "x"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 1, "cursor": "x"}]
+)
 def test_page_request_bounds(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidQueryError):
         PageRequest(**kwargs)  # type: ignore[arg-type]
