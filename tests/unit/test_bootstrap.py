@@ -1,0 +1,81 @@
+"""The composition root: adapter choice by settings, overrides, lifecycles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+
+from adapters.memory.clock import ManualClock
+from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.sessions import InMemorySessionStore
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from entrypoints.bootstrap.container import build_container
+from entrypoints.bootstrap.runtime import start_runtime
+from entrypoints.bootstrap.settings import Settings
+
+CHEAP_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "allow_weak_hashing": True}
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(secret_key="k" * 48, passwords=CHEAP_HASHING, **overrides)  # type: ignore[arg-type]
+
+
+async def test_memory_profile_selects_memory_adapters_and_probes_only_sessions() -> None:
+    runtime = await start_runtime(_settings(database={"backend": "memory"}))
+    try:
+        assert isinstance(runtime.accounts._uow, InMemoryUnitOfWorkFactory)
+        assert isinstance(runtime.auth._sessions, InMemorySessionStore)
+        assert await runtime.readiness() == {"sessions": "ok"}
+    finally:
+        await runtime.aclose()
+
+
+async def test_sql_profile_creates_tables_and_probes_the_database(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    runtime = await start_runtime(_settings(database={"url": url, "auto_create": True}))
+    try:
+        assert isinstance(runtime.accounts._uow, SqlAlchemyUnitOfWorkFactory)
+        user = await runtime.accounts.register("ada@example.com", "ada", "correct horse battery")
+        assert (await runtime.accounts.get(user.id or 0)).email == "ada@example.com"
+        assert await runtime.readiness() == {"database": "ok", "sessions": "ok"}
+    finally:
+        await runtime.aclose()
+    assert (tmp_path / "p.db").exists()
+
+
+async def test_services_are_built_once_and_shared() -> None:
+    runtime = await start_runtime(_settings(database={"backend": "memory"}))
+    try:
+        # the same port instances feed both services: one store, one unit-of-work factory
+        assert runtime.accounts._sessions is runtime.auth._sessions
+        assert runtime.accounts._uow is runtime.auth._uow
+    finally:
+        await runtime.aclose()
+
+
+async def test_a_test_can_override_a_provider_on_its_own_container() -> None:
+    settings = _settings(database={"backend": "memory"})
+    clock = ManualClock()
+    container = build_container(settings)
+    container.clock.override(providers.Object(clock))
+    runtime = await start_runtime(settings, container)
+    try:
+        assert runtime.clock is clock
+        await runtime.accounts.register("ada@example.com", "ada", "correct horse battery")
+        login = await runtime.auth.login("ada@example.com", "correct horse battery")
+        clock.advance(settings.sessions.absolute_lifetime_seconds + 1)
+        assert await runtime.auth.authenticate(login.token) is None
+    finally:
+        await runtime.aclose()
+    # a second container is untouched by the first one's override
+    other = build_container(settings)
+    assert other.clock() is not clock
+
+
+async def test_redis_backend_without_a_url_fails_at_startup_not_per_request() -> None:
+    with pytest.raises(ValueError, match="PORTICO_REDIS__URL"):
+        await start_runtime(
+            _settings(sessions={"backend": "redis"}, database={"backend": "memory"})
+        )
