@@ -1,0 +1,136 @@
+"""`create_app(settings)`: the Starlette app, its middleware stack and its lifespan.
+
+Usage:
+    app = create_app(Settings())                      # uvicorn, see server.serve()
+    with TestClient(create_app(settings)) as client:  # tests: runs the lifespan
+
+The lifespan calls `start_runtime(settings, container)` and keeps the result on
+`app.state.runtime` until shutdown. Everything else on `app.state` (settings, metrics,
+pre-session CSRF signer, spec) is per app, so several apps can live in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from entrypoints.bootstrap.runtime import start_runtime
+from entrypoints.bootstrap.settings import Settings
+from entrypoints.http.cookies import PreSessionTokens, pre_session_cookie_name
+from entrypoints.http.endpoints import Access, Endpoint
+from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.metrics import HttpMetrics
+from entrypoints.http.middleware.authentication import AuthenticationMiddleware
+from entrypoints.http.middleware.body_limit import BodyLimitMiddleware
+from entrypoints.http.middleware.csrf import CsrfMiddleware
+from entrypoints.http.middleware.request_context import RequestContextMiddleware
+from entrypoints.http.middleware.security_headers import (
+    API_CSP,
+    SecurityHeadersMiddleware,
+    docs_csp,
+)
+from entrypoints.http.openapi import (
+    DOCS_PATH,
+    OPENAPI_PATH,
+    build_routes,
+    docs_page,
+    new_spec,
+    openapi_document,
+)
+from entrypoints.http.routes import ALL_GROUPS
+
+if TYPE_CHECKING:
+    from entrypoints.bootstrap.container import Container
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [endpoint for group in ALL_GROUPS for endpoint in group.endpoints]
+
+
+def build_middleware(
+    settings: Settings,
+    *,
+    metrics: HttpMetrics,
+    pre_session_tokens: PreSessionTokens,
+    pre_session_paths: list[str],
+    docs_policy: str,
+) -> list[Middleware]:
+    """The stack, outermost first (ARCHITECTURE.md section 6)."""
+    return [
+        Middleware(RequestContextMiddleware, metrics=metrics),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure, docs_csp=docs_policy),
+        Middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes),
+        # Rate limiting goes here: after the body limit, before authentication.
+        Middleware(AuthenticationMiddleware, cookie_name=settings.session_cookie_name),
+        Middleware(
+            CsrfMiddleware,
+            pre_session_paths=pre_session_paths,
+            pre_session_cookie=pre_session_cookie_name(settings),
+            pre_session_tokens=pre_session_tokens,
+            trusted_origins=settings.http.trusted_origins,
+        ),
+    ]
+
+
+def create_app(settings: Settings, *, container: Container | None = None) -> Starlette:
+    endpoints = all_endpoints()
+    spec = new_spec(settings)
+    routes = build_routes(spec, endpoints)
+    document: dict[str, object] = {}
+
+    async def openapi_json(request: Request) -> Response:
+        if not document:
+            document.update(openapi_document(spec))
+        return JSONResponse(document)
+
+    routes.append(Route(OPENAPI_PATH, openapi_json, methods=["GET"], include_in_schema=False))
+    docs_policy = API_CSP
+    if settings.http.docs_enabled:
+        page = docs_page(spec)
+        docs_policy = docs_csp(list(page.script_hashes))
+
+        async def docs(request: Request) -> Response:
+            return HTMLResponse(page.html)
+
+        routes.append(Route(DOCS_PATH, docs, methods=["GET"], include_in_schema=False))
+
+    metrics = HttpMetrics()
+    pre_session_tokens = PreSessionTokens(settings.secret())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings, container)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            app.state.runtime = None
+            await runtime.aclose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=build_middleware(
+            settings,
+            metrics=metrics,
+            pre_session_tokens=pre_session_tokens,
+            pre_session_paths=[e.path for e in endpoints if e.access is Access.PRE_SESSION],
+            docs_policy=docs_policy,
+        ),
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False  # strict paths: "/users/me/" is a 404, not a redirect
+    app.state.settings = settings
+    app.state.runtime = None
+    app.state.metrics = metrics
+    app.state.pre_session_tokens = pre_session_tokens
+    app.state.spec = spec
+    spec.app = app  # route discovery for the document (spec.register would add its own pages)
+    return app

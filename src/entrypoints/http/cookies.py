@@ -1,0 +1,120 @@
+"""Session and pre-session CSRF cookies.
+
+Cookies are HttpOnly, SameSite=Lax, Path=/, without Domain; with
+`settings.cookie_secure` they are Secure and `__Host-` prefixed (browsers then refuse
+them unless Secure, Path=/ and host-only, so a sibling subdomain cannot plant one).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime
+
+from starlette.requests import HTTPConnection, cookie_parser
+from starlette.responses import Response
+
+from core.shared.hashing import constant_time_equals
+from entrypoints.bootstrap.settings import Settings
+
+# Session tokens are URL-safe base64 (`secrets.token_urlsafe(32)` is 43 chars). Anything
+# outside this shape never reaches the session store: it is anonymous and creates nothing.
+MAX_TOKEN_LENGTH = 256
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+
+PRE_SESSION_COOKIE = "portico_csrf"
+PRE_SESSION_MAX_AGE_SECONDS = 2 * 60 * 60
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def looks_like_token(value: str | None) -> bool:
+    return value is not None and len(value) <= MAX_TOKEN_LENGTH and bool(_TOKEN.match(value))
+
+
+def read_cookie(cookie_header: str | None, name: str) -> str | None:
+    if not cookie_header:
+        return None
+    return cookie_parser(cookie_header).get(name)
+
+
+def session_token(conn: HTTPConnection, settings: Settings) -> str | None:
+    """The session cookie's value when it is well-formed (not necessarily live)."""
+    value = read_cookie(conn.headers.get("cookie"), settings.session_cookie_name)
+    return value if looks_like_token(value) else None
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=settings.sessions.absolute_lifetime_seconds,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.session_cookie_name,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def pre_session_cookie_name(settings: Settings) -> str:
+    return f"__Host-{PRE_SESSION_COOKIE}" if settings.cookie_secure else PRE_SESSION_COOKIE
+
+
+def set_pre_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        pre_session_cookie_name(settings),
+        token,
+        max_age=PRE_SESSION_MAX_AGE_SECONDS,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+class PreSessionTokens:
+    """Signed double-submit tokens protecting the login and registration forms.
+
+    A token is `<issued_at>.<random>.<hmac>`; the HMAC key is derived from the secret
+    key, so a token cannot be forged or extended, and it expires after
+    `PRE_SESSION_MAX_AGE_SECONDS`. The form must send the same token in `X-CSRF-Token`
+    as in the cookie; a cross-site page can neither read the cookie nor set the header.
+    """
+
+    def __init__(self, secret: str, *, max_age_seconds: int = PRE_SESSION_MAX_AGE_SECONDS):
+        self._key = hmac.new(
+            secret.encode("utf-8"), b"portico/csrf/pre-session/v1", hashlib.sha256
+        ).digest()
+        self._max_age = max_age_seconds
+
+    def issue(self, now: datetime) -> str:
+        payload = f"{int(now.timestamp())}.{secrets.token_urlsafe(24)}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def verify(self, token: str | None, now: datetime) -> bool:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return False
+        parts = token.split(".")
+        if len(parts) != 3 or not parts[0].isdigit():
+            return False
+        payload = f"{parts[0]}.{parts[1]}"
+        if not constant_time_equals(self._sign(payload), parts[2]):
+            return False
+        age = now.timestamp() - int(parts[0])
+        return -60 <= age <= self._max_age
+
+    def _sign(self, payload: str) -> str:
+        mac = hmac.new(self._key, payload.encode("ascii", "replace"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")

@@ -1,0 +1,1 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware). The stack is assembled in `app.py`."""

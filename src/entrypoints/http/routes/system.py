@@ -1,0 +1,54 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse
+from entrypoints.http.schemas.system import HealthRead, ReadinessRead
+
+READY_RETRY_AFTER_SECONDS = 5
+_MAX_REASON = 200
+
+group = EndpointGroup(tags=("system",))
+
+
+@group.get("/health", access=Access.PUBLIC, responses={200: HealthRead}, touches_runtime=False)
+async def health(request: Request) -> Response:
+    """Liveness: 200 while the process runs (no dependency is asked)."""
+    return ModelResponse(HealthRead())
+
+
+@group.get(
+    "/ready",
+    access=Access.PUBLIC,
+    responses={200: ReadinessRead, 503: ReadinessRead},
+    touches_runtime=False,
+)
+async def ready(request: Request) -> Response:
+    """Readiness: every configured dependency is probed (with a timeout).
+
+    200 when all answer; 503 with `Retry-After` and one entry per dependency otherwise.
+    """
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        checks = {"runtime": "not started"}
+    else:
+        checks = {
+            name: reason[:_MAX_REASON] for name, reason in (await runtime.readiness()).items()
+        }
+    if all(result == "ok" for result in checks.values()):
+        return ModelResponse(ReadinessRead(status="ok", checks=checks))
+    return ModelResponse(
+        ReadinessRead(status="unavailable", checks=checks),
+        status_code=503,
+        headers={"Retry-After": str(READY_RETRY_AFTER_SECONDS)},
+    )
+
+
+@group.get("/metrics", access=Access.PUBLIC, responses={200: None}, touches_runtime=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (text exposition format)."""
+    registry = request.app.state.metrics
+    return Response(registry.render(), media_type=registry.content_type)

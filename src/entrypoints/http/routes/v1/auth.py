@@ -1,0 +1,147 @@
+"""Login, logout, browser sessions, password change."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.identity.errors import SessionNotFoundError
+from core.shared.errors import RuleViolationError
+from entrypoints.http.context import client_ip, get_runtime, get_settings, require_principal
+from entrypoints.http.cookies import (
+    clear_session_cookie,
+    session_token,
+    set_pre_session_cookie,
+    set_session_cookie,
+)
+from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse, no_content
+from entrypoints.http.schemas.auth import (
+    CsrfTokenRead,
+    LoginRequest,
+    LoginResponse,
+    LogoutAllRequest,
+    PasswordChange,
+    SessionList,
+    SessionRead,
+)
+from entrypoints.http.schemas.problem import Problem
+from entrypoints.http.schemas.users import UserRead
+
+MAX_ID = 2**63 - 1
+
+group = EndpointGroup(tags=("auth",))
+
+
+@group.get("/api/v1/auth/csrf", access=Access.PUBLIC, responses={200: CsrfTokenRead})
+async def issue_csrf_token(request: Request) -> Response:
+    """A pre-session CSRF token for the login and registration forms.
+
+    The token is also set as a cookie; send it back in `X-CSRF-Token` (double submit).
+    """
+    runtime = get_runtime(request)
+    token = request.app.state.pre_session_tokens.issue(runtime.clock.now())
+    response = ModelResponse(CsrfTokenRead(csrf_token=token))
+    set_pre_session_cookie(response, get_settings(request), token)
+    return response
+
+
+@group.post(
+    "/api/v1/auth/login",
+    access=Access.PRE_SESSION,
+    responses={200: LoginResponse, 401: Problem},
+)
+async def login(request: Request, json: LoginRequest) -> Response:
+    """Log in with email and password: sets the session cookie, returns the CSRF token.
+
+    Unknown email and wrong password get the same 401 `invalid_credentials`. A session
+    cookie sent with the login is ended: the session id always changes at login.
+    """
+    runtime = get_runtime(request)
+    settings = get_settings(request)
+    result = await runtime.auth.login(
+        json.email,
+        json.password,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        previous_token=session_token(request, settings),
+    )
+    response = ModelResponse(
+        LoginResponse(user=UserRead.from_user(result.user), csrf_token=result.session.csrf_token)
+    )
+    set_session_cookie(response, settings, result.token)
+    return response
+
+
+@group.post("/api/v1/auth/logout", access=Access.SESSION, responses={204: None})
+async def logout(request: Request) -> Response:
+    """End this session, server-side, at once; the cookie is cleared."""
+    principal = require_principal(request)
+    await get_runtime(request).auth.logout(principal.token)
+    response = no_content()
+    clear_session_cookie(response, get_settings(request))
+    return response
+
+
+@group.post("/api/v1/auth/logout-all", access=Access.SESSION, responses={204: None})
+async def logout_all(request: Request, json: LogoutAllRequest) -> Response:
+    """End every session of the user (all but this one with `keep_current`)."""
+    principal = require_principal(request)
+    await get_runtime(request).auth.logout_all(
+        principal.user_id, keep_token=principal.token if json.keep_current else None
+    )
+    response = no_content()
+    if not json.keep_current:
+        clear_session_cookie(response, get_settings(request))
+    return response
+
+
+@group.get("/api/v1/auth/sessions", access=Access.SESSION, responses={200: SessionList})
+async def list_sessions(request: Request) -> Response:
+    """The user's live sessions, oldest first; `current` marks this one."""
+    principal = require_principal(request)
+    sessions = await get_runtime(request).auth.list_sessions(principal.user_id)
+    items = [SessionRead.from_session(s, current_id=principal.session.id) for s in sessions]
+    return ModelResponse(SessionList(items=items, next_cursor=None))
+
+
+@group.delete(
+    "/api/v1/auth/sessions/{session_id:int}",
+    access=Access.SESSION,
+    responses={204: None, 404: Problem},
+)
+async def revoke_session(request: Request) -> Response:
+    """End one of the user's sessions. Another user's session id is a 404."""
+    principal = require_principal(request)
+    session_id: int = request.path_params["session_id"]
+    if session_id > MAX_ID:
+        raise SessionNotFoundError()
+    await get_runtime(request).auth.revoke_session(principal.user_id, session_id)
+    response = no_content()
+    if session_id == principal.session.id:
+        clear_session_cookie(response, get_settings(request))
+    return response
+
+
+@group.post(
+    "/api/v1/auth/password/change",
+    access=Access.SESSION,
+    responses={204: None, 403: Problem, 422: Problem},
+)
+async def change_password(request: Request, json: PasswordChange) -> Response:
+    """Change the password; every other session of the user ends.
+
+    A wrong current password is a 403 `wrong_password`; a weak new one a 422.
+    """
+    principal = require_principal(request)
+    try:
+        await get_runtime(request).accounts.change_password(
+            principal.user_id,
+            json.current_password,
+            json.new_password,
+            keep_session_token=principal.token,
+        )
+    except RuleViolationError as exc:
+        if exc.field == "password":
+            exc.field = "new_password"
+        raise
+    return no_content()

@@ -1,0 +1,80 @@
+"""The profiles the HTTP suite runs on, defined in one place.
+
+- memory:   users and sessions in process; pure unit, no sockets.
+- embedded: a SQLite file in the test's tmp_path (tables auto-created), sessions in memory.
+- services: Postgres (a database made for this test session) and Redis sessions under a
+            key prefix unique to the test; marked `integration`.
+
+Every profile uses the cheapest argon2 parameters (tests only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from entrypoints.bootstrap.settings import Settings
+
+PROFILES = [
+    pytest.param("memory", id="memory"),
+    pytest.param("embedded", id="embedded"),
+    pytest.param("services", id="services", marks=pytest.mark.integration),
+]
+
+TEST_SECRET = "http-test-secret-key-that-is-long-enough-0123456789"
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def profile_settings(
+    profile: str, request: pytest.FixtureRequest, tmp_path: Path, **overrides: Any
+) -> Settings:
+    """Settings for `profile`; `overrides` are nested dicts like `http={"max_body_bytes": 1024}`."""
+    values: dict[str, Any] = {
+        "env": "test",
+        "secret_key": TEST_SECRET,
+        "passwords": {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "allow_weak_hashing": True},
+    }
+    if profile == "memory":
+        values["database"] = {"backend": "memory"}
+        values["sessions"] = {"backend": "memory"}
+    elif profile == "embedded":
+        db_file = tmp_path / "portico.db"
+        values["database"] = {"url": f"sqlite+aiosqlite:///{db_file}", "auto_create": True}
+        values["sessions"] = {"backend": "memory"}
+    elif profile == "services":
+        redis_url: str = request.getfixturevalue("redis_url")
+        prefix: str = request.getfixturevalue("key_prefix")
+        db_number = int(redis_url.rstrip("/").rsplit("/", 1)[1])
+        values["database"] = {
+            "url": request.getfixturevalue("postgres_database"),
+            "auto_create": True,
+        }
+        values["redis"] = {"url": redis_url, "sessions_db": db_number}
+        values["sessions"] = {"backend": "redis", "key_prefix": prefix}
+        request.addfinalizer(lambda: _drop_redis_keys(redis_url, prefix))
+    else:  # pragma: no cover
+        raise ValueError(f"unknown profile {profile!r}")
+    return Settings(_env_file=None, **_merge(values, overrides))  # type: ignore[call-arg]
+
+
+def _drop_redis_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

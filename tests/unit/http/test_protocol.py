@@ -1,0 +1,436 @@
+"""The HTTP protocol surface: problems for bad input, limits, headers, docs, system routes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from core.shared.errors import UnavailableError
+from tests.unit.http.conftest import MakeClient
+from tests.unit.http.support import Browser, new_credentials
+
+# --- malformed input --------------------------------------------------------------------
+
+
+def test_malformed_json_is_400(browser: Browser) -> None:
+    browser.signup()
+    for body in (b"{", b'{"username": }', b"\xff\xfe\x00", b"[1, 2", b"1" * 5000):
+        response = browser.patch(
+            "/api/v1/users/me", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, body
+        assert response.json()["code"] == "malformed_json"
+
+
+def test_absurdly_deep_json_is_400_not_500(browser: Browser) -> None:
+    browser.signup()
+    body = b"[" * 200_000 + b"]" * 200_000
+    response = browser.patch(
+        "/api/v1/users/me", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
+
+
+def test_json_that_is_not_an_object_is_422(browser: Browser) -> None:
+    browser.signup()
+    for body in (b"[]", b'"username"', b"42", b"null"):
+        response = browser.patch(
+            "/api/v1/users/me", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code in (200, 422), body
+    response = browser.patch(
+        "/api/v1/users/me", content=b"[1]", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+def test_wrong_content_type_is_415(browser: Browser, content_type: str | None) -> None:
+    browser.signup()
+    before = browser.me().json()
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = browser.patch(
+        "/api/v1/users/me", content=b'{"username": "changed_name"}', headers=headers
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert browser.me().json() == before
+
+
+def test_json_with_a_charset_is_accepted(browser: Browser) -> None:
+    browser.signup()
+    name = new_credentials().username
+    response = browser.patch(
+        "/api/v1/users/me",
+        content=f'{{"username": "{name}"}}'.encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert response.status_code == 200
+    assert response.json()["username"] == name
+
+
+def test_body_over_the_declared_limit_is_413(make_client: MakeClient) -> None:
+    client = make_client(http={"max_body_bytes": 1024})
+    browser = Browser(client)
+    credentials = new_credentials()
+    body = credentials.as_json() | {"padding": "x" * 2000}
+    token = browser.pre_session_token()
+    response = browser.post("/api/v1/users", json=body, headers={"X-CSRF-Token": token})
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert browser.register(credentials).status_code == 201  # nothing was created
+
+
+def test_streamed_body_over_the_limit_is_413(make_client: MakeClient) -> None:
+    client = make_client(http={"max_body_bytes": 1024})
+    browser = Browser(client)
+    token = browser.pre_session_token()
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"email": "a@example.com", "username": "abc", "password": "'
+        for _ in range(10):
+            yield b"x" * 200
+        yield b'"}'
+
+    response = browser.post(
+        "/api/v1/users",
+        content=chunks(),
+        headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
+    )
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+
+
+def test_default_limit_is_one_mebibyte(browser: Browser) -> None:
+    browser.signup()
+    response = browser.patch(
+        "/api/v1/users/me",
+        content=b'{"username": "' + b"x" * (1024 * 1024) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_malformed_content_length_is_400(client: TestClient) -> None:
+    # (uvicorn refuses these before the app; the middleware does not rely on it)
+    response = client.post("/api/v1/users", content=b"{}", headers={"Content-Length": "12abc"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+
+
+# --- routing ----------------------------------------------------------------------------
+
+
+def test_unknown_route_is_a_404_problem(client: TestClient) -> None:
+    for path in ("/nope", "/api/v1/nope", "/api/v1/users/me/", "/api/v2/users/me"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "not_found"
+
+
+def test_wrong_method_is_a_405_problem_with_allow(client: TestClient) -> None:
+    response = client.put("/api/v1/users/me", json={})
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH"
+    response = client.delete("/health")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert client.get("/api/v1/users").status_code == 405
+
+
+# --- headers ------------------------------------------------------------------------------
+
+
+def test_request_id_is_echoed_when_valid_and_made_otherwise(client: TestClient) -> None:
+    assert (
+        client.get("/health", headers={"X-Request-ID": "abc-123.x_y:z"}).headers["x-request-id"]
+        == "abc-123.x_y:z"
+    )
+    for bad in ("has spaces", "x" * 65, "<script>", ""):
+        made = client.get("/health", headers={"X-Request-ID": bad}).headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", made), bad
+    first = client.get("/health").headers["x-request-id"]
+    assert first != client.get("/health").headers["x-request-id"]
+
+
+def test_security_headers_on_api_answers(browser: Browser) -> None:
+    for response in (browser.me(), browser.get("/api/v1/auth/csrf")):
+        headers = response.headers
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["cache-control"] == "no-store"
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert "strict-transport-security" not in headers
+
+
+def test_hsts_when_cookies_are_secure(make_client: MakeClient) -> None:
+    client = make_client(base_url="https://testserver", sessions={"cookie_secure": True})
+    assert client.get("/health").headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_docs_are_offline_with_a_csp_that_fits_them(client: TestClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert "/openapi.json" in html
+    assert "unpkg.com" not in html and "cdn.jsdelivr" not in html  # assets are inlined
+    csp = response.headers["content-security-policy"]
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    scripts = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, re.DOTALL)
+    assert scripts
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in script_src
+    assert "x-frame-options" in response.headers
+
+
+def test_docs_can_be_turned_off(make_client: MakeClient) -> None:
+    client = make_client(http={"docs_enabled": False})
+    assert client.get("/docs").status_code == 404
+    assert client.get("/openapi.json").status_code == 200
+
+
+# --- OpenAPI -----------------------------------------------------------------------------
+
+EXPECTED_OPERATIONS = {
+    ("get", "/health"): {"200"},
+    ("get", "/ready"): {"200", "503"},
+    ("get", "/metrics"): {"200"},
+    ("get", "/api/v1/auth/csrf"): {"200", "503"},
+    ("post", "/api/v1/users"): {"201", "400", "403", "409", "413", "415", "422", "503"},
+    ("post", "/api/v1/auth/login"): {"200", "400", "401", "403", "413", "415", "422", "503"},
+    ("post", "/api/v1/auth/logout"): {"204", "401", "403", "503"},
+    ("post", "/api/v1/auth/logout-all"): {"204", "400", "401", "403", "413", "415", "422", "503"},
+    ("get", "/api/v1/auth/sessions"): {"200", "401", "503"},
+    ("delete", "/api/v1/auth/sessions/{session_id}"): {"204", "401", "403", "404", "503"},
+    ("get", "/api/v1/users/me"): {"200", "401", "503"},
+    ("patch", "/api/v1/users/me"): {"200", "400", "401", "403", "409", "413", "415", "422", "503"},
+    ("delete", "/api/v1/users/me"): {"204", "400", "401", "403", "413", "415", "422", "503"},
+    ("post", "/api/v1/auth/password/change"): {
+        "204",
+        "400",
+        "401",
+        "403",
+        "413",
+        "415",
+        "422",
+        "503",
+    },
+}
+
+
+def test_openapi_document_lists_every_route_with_its_statuses(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    operations = {
+        (method, path): operation
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert set(operations) == set(EXPECTED_OPERATIONS)
+    for key, statuses in EXPECTED_OPERATIONS.items():
+        assert set(operations[key]["responses"]) >= statuses, key
+        for status, answer in operations[key]["responses"].items():
+            if int(status) >= 400 and key != ("get", "/ready"):
+                schema = answer["content"]["application/problem+json"]["schema"]
+                assert schema["$ref"].endswith("/Problem"), (key, status)
+            if status == "503":
+                assert "Retry-After" in answer.get("headers", {}), key
+    # every app route (but the document and the docs page) is in the document
+    served = {
+        (method.lower(), re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
+        for route in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(route, Route) and route.path not in ("/openapi.json", "/docs")
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert served == set(EXPECTED_OPERATIONS)
+
+
+def test_openapi_security_and_schemas(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["sessionCookie"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "portico_session",
+        "description": schemes["sessionCookie"]["description"],
+    }
+    assert schemes["csrfToken"]["in"] == "header" and schemes["csrfToken"]["name"] == "X-CSRF-Token"
+    paths = document["paths"]
+    assert paths["/api/v1/users/me"]["get"]["security"] == [{"sessionCookie": []}]
+    assert paths["/api/v1/users/me"]["patch"]["security"] == [
+        {"sessionCookie": [], "csrfToken": []}
+    ]
+    assert paths["/health"]["get"]["security"] == []
+    schemas = document["components"]["schemas"]
+    assert set(schemas["UserRead"]["properties"]) == {
+        "id",
+        "email",
+        "username",
+        "tier",
+        "email_verified",
+        "created_at",
+    }
+    assert schemas["UserUpdate"]["additionalProperties"] is False
+    assert "password_hash" not in str(document)
+    logout_all = paths["/api/v1/auth/logout-all"]["post"]["requestBody"]
+    assert logout_all["required"] is False
+    assert paths["/api/v1/auth/login"]["post"]["requestBody"]["required"] is True
+
+
+# --- system routes ------------------------------------------------------------------------
+
+
+def test_health(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_lists_each_dependency(client: TestClient, profile: str) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    expected = {"sessions"} if profile == "memory" else {"sessions", "database"}
+    assert set(body["checks"]) == expected
+    assert set(body["checks"].values()) == {"ok"}
+
+
+def test_ready_is_503_with_retry_after_when_a_dependency_is_down(client: TestClient) -> None:
+    async def down() -> None:
+        raise UnavailableError("cache is down", dependency="cache")
+
+    client.app.state.runtime.probes["cache"] = down  # type: ignore[attr-defined]
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["cache"] == "cache is down"
+    assert body["checks"]["sessions"] == "ok"
+
+
+def test_metrics_count_requests_by_route_template_and_status(browser: Browser) -> None:
+    browser.signup()
+    browser.me()
+    browser.delete("/api/v1/auth/sessions/999999")
+    text = browser.get("/metrics").text
+    assert browser.get("/metrics").headers["content-type"].startswith("text/plain")
+    assert re.search(
+        r'portico_http_requests_total\{method="GET",route="/api/v1/users/me",status="200"\} 1\.0',
+        text,
+    )
+    assert (
+        'portico_http_requests_total{method="DELETE",route="/api/v1/auth/sessions/{session_id:int}",'
+        'status="404"} 1.0'
+    ) in text
+    assert 'portico_http_request_duration_seconds_bucket{le="0.005",method="POST",' in text
+    assert "/api/v1/auth/sessions/999999" not in text  # templates, never raw paths
+
+
+def test_each_app_has_its_own_metrics(make_client: MakeClient) -> None:
+    first, second = make_client(), make_client()
+    for _ in range(3):
+        first.get("/health")
+    second.get("/health")
+    assert 'route="/health",status="200"} 3.0' in first.get("/metrics").text
+    assert 'route="/health",status="200"} 1.0' in second.get("/metrics").text
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+def test_unexpected_exception_is_a_bare_500_problem_and_a_safe_log_line(
+    client: TestClient,
+) -> None:
+    async def boom(request: Request) -> None:
+        raise RuntimeError("SELECT password_hash FROM users -- secret")
+
+    client.app.router.routes.append(Route("/boom", boom))  # type: ignore[attr-defined]
+    with structlog.testing.capture_logs() as logs:
+        response = client.get("/boom", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "An unexpected error occurred.",
+        "code": "internal_error",
+    }
+    assert response.headers["x-request-id"] == "req-500"
+    assert "SELECT" not in response.text
+    (error,) = [e for e in logs if e["event"] == "unhandled_exception"]
+    assert error["error_type"] == "RuntimeError"
+    assert error["request_id"] == "req-500"
+    assert "SELECT" not in str(logs) and "secret" not in str(logs)
+    (access,) = [e for e in logs if e["event"] == "http_request"]
+    assert access["status"] == 500
+
+
+def test_session_store_down_is_503_not_500(browser: Browser, client: TestClient) -> None:
+    browser.signup()
+
+    async def unavailable(token: str) -> None:
+        raise UnavailableError("redis://10.0.0.5:6379 refused", dependency="sessions")
+
+    client.app.state.runtime.auth.authenticate = unavailable  # type: ignore[attr-defined]
+    response = browser.me()
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["code"] == "service_unavailable"
+    assert "10.0.0.5" not in response.text  # the adapter's detail stays in the logs
+
+
+def test_database_down_during_a_route_is_503(browser: Browser, client: TestClient) -> None:
+    async def unavailable(*args: object, **kwargs: object) -> None:
+        raise UnavailableError("connection refused", dependency="database", retry_after=7)
+
+    client.app.state.runtime.accounts.register = unavailable  # type: ignore[attr-defined]
+    response = browser.register(new_credentials())
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "7"
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+def test_access_log_has_the_facts_and_no_secrets(browser: Browser) -> None:
+    credentials = new_credentials()
+    assert browser.register(credentials).status_code == 201
+    with structlog.testing.capture_logs() as logs:
+        browser.login(credentials.email, credentials.password)
+        browser.get("/api/v1/auth/sessions", headers={"X-Request-ID": "trace-me"})
+    token = browser.session_cookie
+    assert token and browser.csrf
+    text = str(logs)
+    for secret in (token, browser.csrf, credentials.password):
+        assert secret not in text
+    access = [e for e in logs if e["event"] == "http_request"]
+    sessions_line = next(e for e in access if e["route"] == "/api/v1/auth/sessions")
+    assert sessions_line["method"] == "GET"
+    assert sessions_line["status"] == 200
+    assert sessions_line["request_id"] == "trace-me"
+    assert isinstance(sessions_line["duration_ms"], float)
+    assert sessions_line["user_id"] is not None
