@@ -134,3 +134,24 @@ async def test_the_database_directory_is_created_and_wal_is_on(tmp_path: Path) -
         assert path.exists()
     finally:
         await engine.dispose()
+
+
+async def test_read_only_units_do_not_wait_for_the_writer(
+    users: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    async with users() as uow:
+        await uow.users.add(User(email="a@example.com", username="ada", password_hash="h"))
+        await uow.commit()
+    async with users() as writer:  # holds SQLite's single write lock until it exits
+        stored = await writer.users.get_by_email("a@example.com")
+        assert stored is not None
+        await writer.users.update(stored.copy(username="changed"))
+        # A read-only unit reads the last committed snapshot at once; a writing unit
+        # would queue behind the lock until the busy timeout.
+        async with asyncio.timeout(1), users(read_only=True) as reader:
+            seen = await reader.users.get_by_email("a@example.com")
+        assert seen is not None and seen.username == "ada"
+        await writer.commit()
+    async with users(read_only=True) as reader:
+        after = await reader.users.get_by_email("a@example.com")
+    assert after is not None and after.username == "changed"

@@ -197,5 +197,5 @@ class InMemoryUnitOfWorkFactory(IdentityUnitOfWorkFactory):
     def __init__(self) -> None:
         self.state = InMemoryIdentityState()
 
-    def __call__(self) -> InMemoryUnitOfWork:
+    def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.state)

@@ -68,6 +68,10 @@ def create_engine(
     )
 
 
+_READ_ONLY_OPTION = "portico_read_only"
+# Execution options of an engine whose transactions promise not to write.
+READ_ONLY = {_READ_ONLY_OPTION: True}
+
 _ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
 
 
@@ -133,7 +137,12 @@ def _sqlite_engine(
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only units begin deferred: under WAL they read a snapshot beside the one
+        # writer instead of queueing for the write lock.
+        if connection.get_execution_options().get(_READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -8,6 +8,7 @@ filtering, add, update, bulk insert/update, soft delete, and explicitly declared
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -72,6 +73,22 @@ class JoinSpec:
     outer: bool = False
 
 
+@functools.cache
+def _describe(
+    record_type: type[Any], private_fields: frozenset[str]
+) -> tuple[str, FieldSet, FieldSet]:
+    """Primary-key name, every field, and the fields open to filters and sorts."""
+    mapper = inspect(record_type)
+    if len(mapper.primary_key) != 1:
+        raise ValueError(f"{record_type.__name__} needs a single-column primary key")
+    pk = mapper.get_property_by_column(mapper.primary_key[0]).key
+    columns = record_fields(record_type)
+    # Secrets (password hashes) are written but never filtered or sorted on: a
+    # `__like` filter on a hash would be an oracle for it.
+    queryable = FieldSet(f for f in columns if f.name not in private_fields)
+    return pk, FieldSet(columns), queryable
+
+
 class SqlAlchemyRepository(Generic[RecordT]):
     """Data access for one record type inside one `AsyncSession` (one transaction).
 
@@ -98,18 +115,12 @@ class SqlAlchemyRepository(Generic[RecordT]):
         constraint_errors: ConstraintErrors | None = None,
         private_fields: Collection[str] = (),
     ) -> None:
-        mapper = inspect(record_type)
-        if len(mapper.primary_key) != 1:
-            raise ValueError(f"{record_type.__name__} needs a single-column primary key")
         self._session = session
         self._record = record_type
         self._constraint_errors = dict(constraint_errors or {})
-        self._pk = mapper.get_property_by_column(mapper.primary_key[0]).key
-        columns = record_fields(record_type)
-        self._fields = FieldSet(columns)
-        # Secrets (password hashes) are written but never filtered or sorted on: a
-        # `__like` filter on a hash would be an oracle for it.
-        self._queryable = FieldSet(f for f in columns if f.name not in private_fields)
+        # Repositories are built per unit of work (per request): the mapper inspection
+        # is done once per record type.
+        self._pk, self._fields, self._queryable = _describe(record_type, frozenset(private_fields))
         self._soft_delete = _SOFT_DELETE in self._fields
 
     @property

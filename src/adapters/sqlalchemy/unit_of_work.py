@@ -7,7 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.sqlalchemy.engine import session_factory
+from adapters.sqlalchemy.engine import READ_ONLY, session_factory
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.identity import USER_CONSTRAINT_ERRORS, SqlAlchemyUserRepository
 from adapters.sqlalchemy.records import Base
@@ -67,6 +67,7 @@ class SqlAlchemyUnitOfWorkFactory(IdentityUnitOfWorkFactory):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = session_factory(engine)
+        self._read_only_sessions = session_factory(engine.execution_options(**READ_ONLY))
 
-    def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._sessions)
+    def __call__(self, *, read_only: bool = False) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._read_only_sessions if read_only else self._sessions)

@@ -46,7 +46,7 @@ class AccountService:
         address = Email(email).value
         name = Username(username).value
         self._password_policy.check(password, email=address, username=name)
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             # Friendly early answers; the unique constraints decide races.
             if await uow.users.get_by_email(address, include_deleted=True) is not None:
                 raise EmailTakenError()
@@ -61,7 +61,7 @@ class AccountService:
         return user
 
     async def get(self, user_id: int) -> User:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.get(user_id)
         if user is None:
             raise UserNotFoundError()

@@ -84,7 +84,7 @@ class AuthenticationService:
             normalised = None
         user = None
         if normalised is not None:
-            async with self._uow() as uow:
+            async with self._uow(read_only=True) as uow:
                 user = await uow.users.get_by_email(normalised)
         if user is None:
             # Same work as a real check, so timing does not tell which accounts exist.
@@ -106,7 +106,7 @@ class AuthenticationService:
         if session.is_expired(now):
             await self._sessions.delete(token_hash)
             return None
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.get(session.user_id)
         if user is None:
             await self._sessions.delete(token_hash)

@@ -60,10 +60,15 @@ class IdentityUnitOfWork(UnitOfWork, Protocol):
 
 
 class IdentityUnitOfWorkFactory(Protocol):
-    """Opens a new `IdentityUnitOfWork` per call."""
+    """Opens a new `IdentityUnitOfWork` per call.
+
+    `read_only=True` promises that the unit will not write: stores may then skip write
+    locks (SQLite takes its single write lock only for units that may write), so reads
+    never queue behind each other.
+    """
 
     @abstractmethod
-    def __call__(self) -> IdentityUnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> IdentityUnitOfWork: ...
 
 
 class SessionStore(Protocol):
