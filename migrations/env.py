@@ -13,12 +13,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.engine import create_engine
-from adapters.sqlalchemy.records import Base
+from adapters.sqlalchemy.schema import metadata
 
 DEFAULT_URL = "sqlite+aiosqlite:///./var/portico.db"
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)

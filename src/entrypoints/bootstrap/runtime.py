@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.engine import ping as ping_database
-from adapters.sqlalchemy.records import Base
+from adapters.sqlalchemy.schema import create_tables
 from core.identity.service import AccountService, AuthenticationService
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
@@ -108,12 +107,6 @@ async def start_runtime(settings: Settings, container: Container | None = None) 
     runtime.probes["sessions"] = ports.session_store.ping
     runtime._closers.append(lambda: _shutdown(container))
     return runtime
-
-
-async def create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables from the records (tests and throwaway setups; not production)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
 
 
 async def _shutdown(container: Container) -> None:

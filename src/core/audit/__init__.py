@@ -1,0 +1,1 @@
+"""Audit trail of security- and money-relevant actions."""

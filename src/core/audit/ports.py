@@ -1,0 +1,26 @@
+"""What the audit trail needs from the outside world."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Protocol
+
+from core.audit.model import AuditEntry
+from core.shared.query import ListQuery, Page
+
+
+class AuditLog(Protocol):
+    """Appends audit entries inside the caller's unit of work, and lists them.
+
+    Contract: `record` writes in the current transaction, so an entry exists if and only
+    if the change it describes commits (a failure being audited commits on its own).
+    Entries are append-only: nothing here updates or deletes one. `list` filters on
+    `action`, `outcome`, `actor_id`, `target_type`, `target_id`, `ip`, `occurred_at` with
+    the shared query vocabulary, newest first by default.
+    """
+
+    @abstractmethod
+    async def record(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
+    async def list(self, query: ListQuery) -> Page[AuditEntry]: ...

@@ -1,0 +1,1 @@
+"""Notifications: email delivery, templates and per-user preferences."""

@@ -1,0 +1,1 @@
+"""Platform ports: background jobs (the outbox), and later cache and rate limits."""
