@@ -1,0 +1,1 @@
+"""Celery: the job dispatcher that publishes committed outbox jobs to Celery."""

@@ -1,0 +1,1 @@
+"""SMTP: the email sender for real mail servers."""
