@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.services import (
-    POSTGRES_ADMIN_URL,
-    REDIS_TEST_DB,
-    REDIS_URL,
-    need,
-    reachable,
-)
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+from tests.databases import fresh_postgres_database
+from tests.services import REDIS_TEST_DB, REDIS_URL, need, reachable
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +17,8 @@ def postgres_database() -> Iterator[str]:
 
     Yields a SQLAlchemy URL (`postgresql+asyncpg://...`).
     """
-    need("PostgreSQL", reachable(POSTGRES_ADMIN_URL, 5432))
-    name = f"portico_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database("session") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from core.shared.query import (
     Operator,
     Page,
     SortKey,
+    coerce_value,
     decode_cursor,
     encode_cursor,
 )
@@ -52,54 +53,6 @@ def dataclass_field_types(cls: type[Any]) -> dict[str, type | None]:
             hint = options[0] if len(options) == 1 else None
         result[field.name] = hint if isinstance(hint, type) else None
     return result
-
-
-def _bad(name: str, kind: type | None, value: Any) -> InvalidQueryError:
-    expected = kind.__name__ if kind else "value"
-    shown = repr(value)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    return InvalidQueryError(f"'{name}' needs a {expected}, not {shown}")
-
-
-def coerce_value(name: str, kind: type | None, value: Any) -> Any:
-    """Convert `value` (possibly a query-string text) to `kind`, as the SQL adapter does."""
-    if value is None or kind is None:
-        return value
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
-                return value.lower() in ("true", "1")
-        elif kind is int:
-            if isinstance(value, int | str) and not isinstance(value, bool):
-                return int(value)
-        elif kind is float:
-            if isinstance(value, int | float | str) and not isinstance(value, bool):
-                return float(value)
-        elif kind is Decimal:
-            if isinstance(value, int | str | Decimal) and not isinstance(value, bool):
-                return Decimal(value)
-        elif kind is str:
-            if isinstance(value, str) and "\x00" not in value:
-                return value
-        elif kind is datetime:
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-            if isinstance(moment, datetime):
-                return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        elif kind is date:
-            day = date.fromisoformat(value) if isinstance(value, str) else value
-            if isinstance(day, date) and not isinstance(day, datetime):
-                return day
-        elif kind is uuid.UUID:
-            return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-        elif issubclass(kind, Enum):
-            return kind(value)
-        elif isinstance(value, kind):
-            return value
-    except (ValueError, TypeError, InvalidOperation, ArithmeticError) as exc:
-        raise _bad(name, kind, value) from exc
-    raise _bad(name, kind, value)
 
 
 def like_pattern(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:

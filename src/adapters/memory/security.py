@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import os
-import weakref
 
+from adapters.threads import ThreadOffload
 from core.identity.ports import PasswordHasher
 
 SCHEME = "memory-pbkdf2-sha256"
@@ -31,13 +30,8 @@ class InMemoryPasswordHasher(PasswordHasher):
     """
 
     def __init__(self, *, version: int = 1, max_concurrency: int = 4) -> None:
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
         self.version = version
-        self._max_concurrency = max_concurrency
-        self._semaphores: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
-        ] = weakref.WeakKeyDictionary()
+        self._threads = ThreadOffload(max_concurrency)
 
     @property
     def version(self) -> int:
@@ -51,12 +45,10 @@ class InMemoryPasswordHasher(PasswordHasher):
         self._version = value
 
     async def hash(self, password: str) -> str:
-        async with self._semaphore():
-            return await asyncio.to_thread(self._hash_sync, password)
+        return await self._threads.run(self._hash_sync, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        async with self._semaphore():
-            return await asyncio.to_thread(self._verify_sync, password_hash, password)
+        return await self._threads.run(self._verify_sync, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         parsed = _parse(password_hash)
@@ -74,14 +66,6 @@ class InMemoryPasswordHasher(PasswordHasher):
             return False
         version, salt, expected = parsed
         return hmac.compare_digest(_digest(password, salt, version), expected)
-
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = asyncio.Semaphore(self._max_concurrency)
-            self._semaphores[loop] = semaphore
-        return semaphore
 
 
 def _digest(password: str, salt: bytes, iterations: int) -> bytes:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 from argon2 import PasswordHasher as _Argon2
 from argon2 import Type
 from argon2.exceptions import VerificationError
 
+from adapters.threads import ThreadOffload
 from core.identity.ports import PasswordHasher
-
-T = TypeVar("T")
 
 # OWASP ASVS 5.0 / OWASP cheat sheet floor for argon2id: 19 MiB and 2 iterations.
 MIN_MEMORY_COST_KIB = 19456
@@ -52,8 +46,6 @@ class Argon2PasswordHasher(PasswordHasher):
                 f"argon2id needs at least {MIN_MEMORY_COST_KIB} KiB and {MIN_TIME_COST} "
                 "iterations (ASVS); allow_weak=True is for tests only"
             )
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
         self._argon2 = _Argon2(
             time_cost=time_cost,
             memory_cost=memory_cost_kib,
@@ -62,18 +54,13 @@ class Argon2PasswordHasher(PasswordHasher):
             salt_len=16,
             type=Type.ID,
         )
-        self._max_concurrency = max_concurrency
-        # One semaphore per event loop: an asyncio.Semaphore binds to the loop it is
-        # first used on, and tests (or a worker) may drive one hasher from several loops.
-        self._semaphores: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
-        ] = weakref.WeakKeyDictionary()
+        self._threads = ThreadOffload(max_concurrency)
 
     async def hash(self, password: str) -> str:
-        return await self._offload(self._argon2.hash, password)
+        return await self._threads.run(self._argon2.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        return await self._offload(self._verify_sync, password_hash, password)
+        return await self._threads.run(self._verify_sync, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:
@@ -87,29 +74,3 @@ class Argon2PasswordHasher(PasswordHasher):
         except (VerificationError, ValueError, TypeError):
             # ValueError covers InvalidHashError and non-ASCII garbage in the hash.
             return False
-
-    async def _offload(self, fn: Callable[..., T], *args: object) -> T:
-        semaphore = self._semaphore()
-        await semaphore.acquire()
-        try:
-            work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-        except BaseException:
-            semaphore.release()
-            raise
-        work.add_done_callback(lambda done: _release(semaphore, done))
-        # Shielded: cancelling the caller must not free the slot while the thread runs.
-        return await asyncio.shield(work)
-
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = asyncio.Semaphore(self._max_concurrency)
-            self._semaphores[loop] = semaphore
-        return semaphore
-
-
-def _release(semaphore: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:
-    semaphore.release()
-    if not done.cancelled():
-        done.exception()  # marks it retrieved when the caller was cancelled and never will

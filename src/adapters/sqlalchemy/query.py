@@ -14,8 +14,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -31,6 +31,9 @@ from core.shared.query import (
     SortKey,
     decode_cursor,
     encode_cursor,
+)
+from core.shared.query import (
+    coerce_value as coerce_to_type,
 )
 
 _INT_BITS = {SmallInteger: 16, BigInteger: 64}
@@ -112,50 +115,17 @@ def _bad(field: Field, value: Any) -> InvalidQueryError:
 
 
 def coerce_value(field: Field, value: Any) -> Any:
-    """Convert `value` (possibly a query-string text) to the field's Python type."""
-    kind = field.python_type
-    if value is None or kind is None:
-        return value
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
-                return value.lower() in ("true", "1")
-        elif kind is int:
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                raise _bad(field, value)
-            number = int(value)
-            limit = 1 << (field.int_bits - 1)
-            if not -limit <= number < limit:
-                raise _bad(field, value)
-            return number
-        elif kind is float:
-            if isinstance(value, int | float | str) and not isinstance(value, bool):
-                return float(value)
-        elif kind is Decimal:
-            if isinstance(value, int | str | Decimal) and not isinstance(value, bool):
-                return Decimal(value)
-        elif kind is str:
-            if isinstance(value, str) and "\x00" not in value:
-                return value
-        elif kind is datetime:
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-            if isinstance(moment, datetime):
-                return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        elif kind is date:
-            day = date.fromisoformat(value) if isinstance(value, str) else value
-            if isinstance(day, date) and not isinstance(day, datetime):
-                return day
-        elif kind is uuid.UUID:
-            return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-        elif issubclass(kind, Enum):
-            return kind(value)
-        elif isinstance(value, kind):
-            return value
-    except (ValueError, TypeError, InvalidOperation, ArithmeticError) as exc:
-        raise _bad(field, value) from exc
-    raise _bad(field, value)
+    """Convert `value` (possibly a query-string text) to the field's Python type.
+
+    The shared rules of `core.shared.query.coerce_value`, plus the column's integer
+    range, so an out-of-range filter is a 4xx instead of a driver overflow error.
+    """
+    coerced = coerce_to_type(field.name, field.python_type, value)
+    if field.python_type is int and coerced is not None:
+        limit = 1 << (field.int_bits - 1)
+        if not -limit <= coerced < limit:
+            raise _bad(field, value)
+    return coerced
 
 
 def _bind(field: Field, value: Any) -> ColumnElement[Any]:

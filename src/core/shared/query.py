@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from dataclasses import dataclass, field
-from enum import StrEnum
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum, StrEnum
 from typing import Any, Generic, TypeVar
 
 from core.shared.errors import RuleViolationError
@@ -154,3 +157,55 @@ def decode_cursor(cursor: str, expected_length: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != expected_length:
         raise InvalidQueryError("the cursor does not match this query")
     return values
+
+
+def _bad(name: str, kind: type | None, value: Any) -> InvalidQueryError:
+    expected = kind.__name__ if kind else "value"
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return InvalidQueryError(f"'{name}' needs a {expected}, not {shown}")
+
+
+def coerce_value(name: str, kind: type | None, value: Any) -> Any:
+    """Convert a filter value (often query-string text) to a field's Python type.
+
+    Every adapter coerces through here, so all of them accept and refuse the same values.
+    `kind` None means: no conversion.
+    """
+    if value is None or kind is None:
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+                return value.lower() in ("true", "1")
+        elif kind is int:
+            if isinstance(value, int | str) and not isinstance(value, bool):
+                return int(value)
+        elif kind is float:
+            if isinstance(value, int | float | str) and not isinstance(value, bool):
+                return float(value)
+        elif kind is Decimal:
+            if isinstance(value, int | str | Decimal) and not isinstance(value, bool):
+                return Decimal(value)
+        elif kind is str:
+            if isinstance(value, str) and "\x00" not in value:
+                return value
+        elif kind is datetime:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+            if isinstance(moment, datetime):
+                return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        elif kind is date:
+            day = date.fromisoformat(value) if isinstance(value, str) else value
+            if isinstance(day, date) and not isinstance(day, datetime):
+                return day
+        elif kind is uuid.UUID:
+            return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        elif issubclass(kind, Enum):
+            return kind(value)
+        elif isinstance(value, kind):
+            return value
+    except (ValueError, TypeError, InvalidOperation, ArithmeticError) as exc:
+        raise _bad(name, kind, value) from exc
+    raise _bad(name, kind, value)
