@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.databases import fresh_postgres_database
-from tests.services import REDIS_TEST_DB, REDIS_URL, need, reachable
+from tests.services import RABBITMQ_URL, REDIS_TEST_DB, REDIS_URL, need, reachable
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,23 @@ def redis_url() -> str:
     """URL of the machine's Redis, on the logical database reserved for tests."""
     need("Redis", reachable(REDIS_URL, 6379))
     return f"{REDIS_URL.rstrip('/')}/{REDIS_TEST_DB}"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """URL of the machine's RabbitMQ (shared: tests use queue names of their own)."""
+    need("RabbitMQ", reachable(RABBITMQ_URL, 5672))
+    return RABBITMQ_URL
+
+
+@pytest.fixture(scope="session")
+def memcached_servers() -> list[str]:
+    """The machine's Memcached servers as "host:port" (env PORTICO_TEST_MEMCACHED, comma
+    separated). Shared: tests isolate themselves with a unique `key_prefix`."""
+    spec = os.environ.get("PORTICO_TEST_MEMCACHED", "127.0.0.1:11211")
+    servers = [s.strip() for s in spec.split(",") if s.strip()]
+    need("Memcached", bool(servers) and all(reachable(f"//{s}", 11211) for s in servers))
+    return servers
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ most `max_concurrency` such calls run in worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -17,25 +20,30 @@ T = TypeVar("T")
 class ThreadOffload:
     """Runs blocking functions in threads, at most `max_concurrency` at a time per loop.
 
-    A caller cancelled mid-call gives its slot back only when the thread has finished, so
-    the bound holds for the CPU and memory actually in use.
+    Each offload owns its threads: on the loop's shared default executor a hung driver
+    call would queue behind password hashes (and the reverse), and the bound would be
+    the executor's, not ours. A caller cancelled mid-call gives its slot back only when
+    the thread has finished, so the bound holds for the CPU and memory actually in use.
     """
 
     def __init__(self, max_concurrency: int) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.max_concurrency = max_concurrency
-        # One semaphore per event loop: an asyncio.Semaphore binds to the loop it is
-        # first used on, and tests (or a worker) may drive one adapter from several loops.
-        self._semaphores: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
+        # Per event loop: an asyncio.Semaphore binds to the loop it is first used on, and
+        # tests (or a worker) may drive one adapter from several loops. The threads go
+        # with their loop, so short-lived loops (tests) leave no idle threads behind.
+        self._per_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, ThreadPoolExecutor]
         ] = weakref.WeakKeyDictionary()
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
-        semaphore = self._semaphore()
+        loop = asyncio.get_running_loop()
+        semaphore, executor = self._for_loop(loop)
         await semaphore.acquire()
         try:
-            work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            call = functools.partial(contextvars.copy_context().run, fn, *args)
+            work = asyncio.ensure_future(loop.run_in_executor(executor, call))
         except BaseException:
             semaphore.release()
             raise
@@ -43,13 +51,16 @@ class ThreadOffload:
         # Shielded: cancelling the caller must not free the slot while the thread runs.
         return await asyncio.shield(work)
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = asyncio.Semaphore(self.max_concurrency)
-            self._semaphores[loop] = semaphore
-        return semaphore
+    def _for_loop(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.Semaphore, ThreadPoolExecutor]:
+        state = self._per_loop.get(loop)
+        if state is None:
+            executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="offload")
+            state = (asyncio.Semaphore(self.max_concurrency), executor)
+            self._per_loop[loop] = state
+            weakref.finalize(loop, executor.shutdown, wait=False)
+        return state
 
 
 def _release(semaphore: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:

@@ -121,7 +121,7 @@ async def test_long_passwords_are_not_truncated(make: Make) -> None:
 
 @dataclass
 class ThreadSpy:
-    """Wraps `asyncio.to_thread` to see what runs in threads and how much at once."""
+    """Wraps thread-pool submissions to see what runs in threads and how much at once."""
 
     delay: float
     loop_thread: int = field(default_factory=threading.get_ident)
@@ -132,9 +132,9 @@ class ThreadSpy:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        real = asyncio.to_thread
+        real = ThreadPoolExecutor.submit
 
-        async def spy(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        def spy(executor: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any) -> Any:
             def observed() -> Any:
                 with self._lock:
                     self.calls += 1
@@ -143,14 +143,14 @@ class ThreadSpy:
                     self.on_loop_thread += threading.get_ident() == self.loop_thread
                 try:
                     time.sleep(self.delay)  # widens the window in which overlaps show
-                    return fn(*args, **kwargs)
+                    return fn(*args)
                 finally:
                     with self._lock:
                         self.in_flight -= 1
 
-            return await real(observed)
+            return real(executor, observed)
 
-        monkeypatch.setattr(asyncio, "to_thread", spy)
+        monkeypatch.setattr(ThreadPoolExecutor, "submit", spy)
 
 
 async def _tick_while(work: asyncio.Future[Any]) -> tuple[int, float]:

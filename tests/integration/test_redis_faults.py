@@ -25,6 +25,7 @@ from adapters.system.clock import SystemClock
 from core.identity.model import BrowserSession
 from core.shared.errors import UnavailableError
 from core.shared.hashing import fingerprint
+from tests.processes import freeze
 from tests.services import need
 
 pytestmark = pytest.mark.integration
@@ -148,7 +149,7 @@ async def test_a_hung_redis_times_out_as_unavailable_and_recovers(
     created = await store.create(_session(), SystemClock().now())
 
     pid = redis_server.process.pid
-    os.kill(pid, signal.SIGSTOP)  # the kernel still accepts connections; no reply comes
+    freeze(pid)  # the kernel still accepts connections; no reply comes
     try:
         # One socket timeout per call: timeouts are not retried, or a stalled Redis would
         # hold every request for a multiple of it. Another user's sessions, because

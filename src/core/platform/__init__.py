@@ -1,1 +1,1 @@
-"""Platform ports: background jobs (the outbox), and later cache and rate limits."""
+"""Platform ports: background jobs (the outbox), cache and rate limits."""

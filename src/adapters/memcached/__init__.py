@@ -1,0 +1,1 @@
+"""Memcached adapters: client factory, error translation, key escaping, cache, rate limiter."""
