@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run migrate test lint typecheck format clean
+.PHONY: install run migrate test lint typecheck format clean worker beat
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,17 @@ migrate: install
 
 run: migrate
 	$(BIN)/portico serve --host $(HOST) --port $(PORT)
+
+# Celery (PORTICO_JOBS__RUNNER=celery and PORTICO_CELERY__BROKER_URL must be set).
+WORKER_CONCURRENCY ?= 4
+worker: migrate
+	$(BIN)/celery -A entrypoints.worker.celery_app worker --pool=prefork \
+		--concurrency=$(WORKER_CONCURRENCY) --loglevel=INFO
+
+beat: install
+	mkdir -p var
+	$(BIN)/celery -A entrypoints.worker.celery_app beat --schedule var/celerybeat-schedule \
+		--loglevel=INFO
 
 lint: install
 	$(BIN)/ruff check src tests migrations bench

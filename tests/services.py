@@ -20,6 +20,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("PORTICO_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 # Tests take logical databases 10-15, leaving the low numbers to a developer's own data.
 REDIS_TEST_DB = int(os.environ.get("PORTICO_TEST_REDIS_DB", "13"))
+RABBITMQ_URL = os.environ.get("PORTICO_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def reachable(url: str, default_port: int) -> bool:

@@ -8,10 +8,37 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.audit import InMemoryAuditLog, InMemoryAuditState
+from adapters.memory.jobs import InMemoryJobQueue, InMemoryJobStore
+from adapters.memory.notifications import (
+    InMemoryNotificationPreferencesRepository,
+    InMemoryNotificationState,
+)
+from adapters.memory.one_time_tokens import (
+    InMemoryOneTimeTokenRepository,
+    InMemoryOneTimeTokenState,
+)
 from adapters.memory.query import QueryEvaluator, dataclass_field_types
+from adapters.memory.refresh_tokens import (
+    InMemoryRefreshTokenRepository,
+    InMemoryRefreshTokenState,
+)
+from core.audit.ports import AuditLog
 from core.identity.errors import EmailTakenError, UsernameTakenError, UserNotFoundError
 from core.identity.model import User
-from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory, UserRepository
+from core.identity.ports import (
+    IdentityUnitOfWork,
+    IdentityUnitOfWorkFactory,
+    OneTimeTokenRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
+from core.notifications.ports import (
+    NotificationPreferencesRepository,
+    NotificationsUnitOfWork,
+    NotificationsUnitOfWorkFactory,
+)
+from core.platform.jobs import JobQueue
 from core.shared.query import Condition, ListQuery, Operator, Page
 
 # The password hash is never filtered or sorted on, as in the SQL adapter.
@@ -44,6 +71,14 @@ class InMemoryIdentityState:
     users: dict[int, User] = field(default_factory=dict)
     next_user_id: int = 1
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    audit: InMemoryAuditState = field(default_factory=InMemoryAuditState)
+    one_time_tokens: InMemoryOneTimeTokenState = field(default_factory=InMemoryOneTimeTokenState)
+    refresh_tokens: InMemoryRefreshTokenState = field(default_factory=InMemoryRefreshTokenState)
+    # Per-user locks held by `UserRepository.lock` until the unit of work ends (row locks).
+    user_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    notifications: InMemoryNotificationState = field(default_factory=InMemoryNotificationState)
+    # The outbox; shared with an `InMemoryOutbox` when a relay runs on it.
+    jobs: InMemoryJobStore = field(default_factory=InMemoryJobStore)
 
     def allocate_user_id(self) -> int:
         # Like a database sequence: ids are never reused, even after a rollback.
@@ -68,12 +103,16 @@ class InMemoryUserRepository(UserRepository):
     Changes are kept apart until the unit of work commits; reads see the committed users
     overlaid with this transaction's own changes. Email and username uniqueness is
     checked at `add`/`update` and again, atomically, at commit. Returns copies, so
-    callers cannot change stored users by accident.
+    callers cannot change stored users by accident. `tokens_valid_after` only moves
+    forward: `update` keeps the stored value, and commit keeps the later of the stored
+    and the pending one. `lock` (and `end_tokens_before`) hold a per-user asyncio lock
+    until the unit of work ends, as a row lock would.
     """
 
     def __init__(self, state: InMemoryIdentityState) -> None:
         self._state = state
         self._pending: dict[int, User] = {}
+        self._held: set[int] = set()
 
     def _visible(self) -> dict[int, User]:
         return {**self._state.users, **self._pending}
@@ -92,6 +131,7 @@ class InMemoryUserRepository(UserRepository):
             email=_normalise_email(user.email),
             created_at=now,
             updated_at=now,
+            tokens_valid_after=None,
         )
         _check_unique(stored, self._visible())
         self._pending[stored.id] = stored  # type: ignore[index]
@@ -117,6 +157,7 @@ class InMemoryUserRepository(UserRepository):
             email=_normalise_email(user.email),
             created_at=current.created_at,
             updated_at=_later_than(current.updated_at),
+            tokens_valid_after=current.tokens_valid_after,
         )
         _check_unique(stored, self._visible())
         self._pending[current.id] = stored  # type: ignore[index]
@@ -140,19 +181,52 @@ class InMemoryUserRepository(UserRepository):
             total=page.total,
         )
 
+    async def end_tokens_before(self, user_id: int, at: datetime) -> bool:
+        await self._hold(user_id)
+        current = self._visible().get(user_id)
+        if current is None:
+            return False
+        if current.tokens_valid_after is None or current.tokens_valid_after < at:
+            self._pending[user_id] = current.copy(tokens_valid_after=at)
+        return True
+
+    async def lock(self, user_id: int) -> User | None:
+        await self._hold(user_id)
+        return await self.get(user_id)
+
+    async def _hold(self, user_id: int) -> None:
+        if user_id in self._held:
+            return
+        await self._state.user_locks.setdefault(user_id, asyncio.Lock()).acquire()
+        self._held.add(user_id)
+
+    def _release(self) -> None:
+        for user_id in self._held:
+            self._state.user_locks[user_id].release()
+        self._held.clear()
+
     def _commit(self) -> None:
         """Apply the pending changes; the caller holds the state's lock."""
         merged = {**self._state.users, **self._pending}
         for user in self._pending.values():
             _check_unique(user, merged)
+        for user_id, user in self._pending.items():
+            stored = self._state.users.get(user_id)
+            cutoff = stored.tokens_valid_after if stored is not None else None
+            if cutoff is not None and (
+                user.tokens_valid_after is None or user.tokens_valid_after < cutoff
+            ):
+                self._pending[user_id] = user.copy(tokens_valid_after=cutoff)
         self._state.users.update(self._pending)
         self._pending.clear()
+        self._release()
 
     def _rollback(self) -> None:
         self._pending.clear()
+        self._release()
 
 
-class InMemoryUnitOfWork(IdentityUnitOfWork):
+class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
     """A transaction over in-memory identity data (contract: the core `UnitOfWork`).
 
     Commit applies every pending change at once under the state's lock, or raises
@@ -161,11 +235,33 @@ class InMemoryUnitOfWork(IdentityUnitOfWork):
     """
 
     users: UserRepository
+    audit: AuditLog
+    one_time_tokens: OneTimeTokenRepository
+    refresh_tokens: RefreshTokenRepository
+    notification_preferences: NotificationPreferencesRepository
+    jobs: JobQueue
 
     def __init__(self, state: InMemoryIdentityState) -> None:
         self._state = state
+        self._jobs = InMemoryJobQueue(state.jobs)
+        self.jobs = self._jobs
         self._users = InMemoryUserRepository(state)
         self.users = self._users
+        self._audit = InMemoryAuditLog(state.audit)
+        self.audit = self._audit
+        self._one_time_tokens = InMemoryOneTimeTokenRepository(state.one_time_tokens)
+        self.one_time_tokens = self._one_time_tokens
+        self._refresh_tokens = InMemoryRefreshTokenRepository(state.refresh_tokens)
+        self.refresh_tokens = self._refresh_tokens
+        self._notification_preferences = InMemoryNotificationPreferencesRepository(
+            state.notifications, self._user_exists
+        )
+        self.notification_preferences = self._notification_preferences
+
+    async def _user_exists(self, user_id: int) -> bool:
+        # What the SQL foreign keys check: the user row exists (deleted or not), as
+        # seen by this transaction.
+        return await self._users.get(user_id, include_deleted=True) is not None
 
     async def __aenter__(self) -> Self:
         return self
@@ -177,25 +273,53 @@ class InMemoryUnitOfWork(IdentityUnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         self._users._rollback()
+        self._audit._rollback()
+        self._one_time_tokens._rollback()
+        self._refresh_tokens._rollback()
+        self._notification_preferences._rollback()
+        self._jobs._rollback()
 
     async def commit(self) -> None:
         async with self._state.lock:
             try:
+                # Users first: theirs is the only commit that can fail, and it fails
+                # before applying anything, so the others are never applied alone.
                 self._users._commit()
             except Exception:
                 # As in SQL, a failed commit ends the transaction: nothing survives it.
                 self._users._rollback()
+                self._audit._rollback()
+                self._one_time_tokens._rollback()
+                self._refresh_tokens._rollback()
+                self._notification_preferences._rollback()
+                self._jobs._rollback()
                 raise
+            self._one_time_tokens._commit()
+            self._refresh_tokens._commit()
+            self._audit._commit()
+            self._notification_preferences._commit()
+            self._jobs._commit()
 
     async def rollback(self) -> None:
         self._users._rollback()
+        self._audit._rollback()
+        self._one_time_tokens._rollback()
+        self._refresh_tokens._rollback()
+        self._notification_preferences._rollback()
+        self._jobs._rollback()
 
 
-class InMemoryUnitOfWorkFactory(IdentityUnitOfWorkFactory):
-    """Owns one `InMemoryIdentityState`; each call opens a unit of work on it."""
+class InMemoryUnitOfWorkFactory(IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory):
+    """Owns one `InMemoryIdentityState`; each call opens a unit of work on it.
 
-    def __init__(self) -> None:
+    `jobs` is the outbox store to enqueue into (shared with the relay's `InMemoryOutbox`);
+    a private one by default.
+    """
+
+    def __init__(self, jobs: InMemoryJobStore | None = None) -> None:
         self.state = InMemoryIdentityState()
+        if jobs is not None:
+            self.state.jobs = jobs
 
     def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.state)

@@ -6,9 +6,10 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sqlalchemy.errors import ConstraintErrors
+from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.records import (
     USERS_EMAIL_UNIQUE,
     USERS_USERNAME_UNIQUE,
@@ -28,8 +29,10 @@ USER_CONSTRAINT_ERRORS: ConstraintErrors = {
 # Never filtered or sorted on (see SqlAlchemyRepository).
 PRIVATE_USER_FIELDS = ("password_hash",)
 
-# Written by `add`/`update`; the id and timestamps belong to the store.
-_WRITABLE = tuple(f.name for f in fields(User) if f.name not in ("id", "created_at", "updated_at"))
+# Written by `add`/`update`; the id and timestamps belong to the store, and the token
+# cut-off moves only through `end_tokens_before` (never back with a stale copy).
+_STORE_OWNED = ("id", "created_at", "updated_at", "tokens_valid_after")
+_WRITABLE = tuple(f.name for f in fields(User) if f.name not in _STORE_OWNED)
 
 
 def normalise_email(email: str) -> str:
@@ -48,6 +51,7 @@ def _to_user(record: UserRecord) -> User:
         created_at=record.created_at,
         updated_at=record.updated_at,
         deleted_at=record.deleted_at,
+        tokens_valid_after=record.tokens_valid_after,
     )
 
 
@@ -64,9 +68,12 @@ class SqlAlchemyUserRepository(UserRepository):
     constraint makes them unique case-insensitively. `password_hash` cannot be used in
     list filters or sort keys. The unique constraints decide
     races: a duplicate raises `EmailTakenError`/`UsernameTakenError` at `add`/`update`.
+    `end_tokens_before` is a conditional UPDATE (the cut-off never moves back) and
+    `lock` a `SELECT ... FOR UPDATE`; `update` never writes `tokens_valid_after`.
     """
 
     def __init__(self, session: AsyncSession) -> None:
+        self._session = session
         self._records = SqlAlchemyRepository(
             session,
             UserRecord,
@@ -110,3 +117,34 @@ class SqlAlchemyUserRepository(UserRepository):
             next_cursor=page.next_cursor,
             total=page.total,
         )
+
+    async def end_tokens_before(self, user_id: int, at: datetime) -> bool:
+        # One conditional UPDATE: the cut-off only moves forward, whoever comes last.
+        column = UserRecord.tokens_valid_after
+        statement = (
+            update(UserRecord)
+            .where(UserRecord.id == user_id, or_(column.is_(None), column < at))
+            .values(tokens_valid_after=at)
+            .execution_options(synchronize_session=False)
+        )
+        with database_errors():
+            result = await self._session.execute(statement)
+        assert isinstance(result, CursorResult)
+        if result.rowcount:
+            return True
+        return await self._records.get(user_id, include_deleted=True) is not None
+
+    async def lock(self, user_id: int) -> User | None:
+        # SELECT ... FOR UPDATE on Postgres; SQLite drops the clause, but its writers
+        # run one at a time anyway (BEGIN IMMEDIATE).
+        statement = (
+            select(UserRecord)
+            .where(UserRecord.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        with database_errors():
+            record = (await self._session.execute(statement)).scalars().first()
+        if record is None or record.deleted_at is not None:
+            return None
+        return _to_user(record)

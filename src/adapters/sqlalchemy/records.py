@@ -112,3 +112,10 @@ class UserRecord(TimestampMixin, SoftDeleteMixin, Base):
         server_default=false(),
         comment="Whether the email address has been confirmed.",
     )
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(
+        UTCDateTime,
+        nullable=True,
+        default=None,
+        comment="Access tokens issued before this instant are refused (logout-all, password "
+        "change or reset); NULL when never set.",
+    )

@@ -9,7 +9,14 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import records  # noqa: F401  (users)
+from adapters.sqlalchemy import (
+    records,  # noqa: F401  (users)
+    records_audit,  # noqa: F401  (audit_log)
+    records_identity_tokens,  # noqa: F401  (one_time_tokens)
+    records_jobs,  # noqa: F401  (jobs)
+    records_notifications,  # noqa: F401  (notification_preferences)
+    records_refresh_tokens,  # noqa: F401  (refresh_tokens)
+)
 from adapters.sqlalchemy.records import Base
 
 metadata: MetaData = Base.metadata

@@ -16,7 +16,13 @@ class AuditLog(Protocol):
     if the change it describes commits (a failure being audited commits on its own).
     Entries are append-only: nothing here updates or deletes one. `list` filters on
     `action`, `outcome`, `actor_id`, `target_type`, `target_id`, `ip`, `occurred_at` with
-    the shared query vocabulary, newest first by default.
+    the shared query vocabulary, newest first by default (`-occurred_at`, then `-id`);
+    `details` and `user_agent` are stored but not filtered or sorted on.
+    - `record` re-checks the entry with the secret guard (`AuditEntry.check`) just before
+      writing and raises `UnsafeAuditEntryError` (writing nothing) when a detail looks
+      like a secret, so no row can ever hold a password, token, session id or hash.
+    - `record` assigns no id visible to the caller; `list` returns entries with `id` set.
+    Driver failures raise `UnavailableError`; a bad filter `InvalidQueryError`.
     """
 
     @abstractmethod

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
+from core.audit.model import AuditOutcome
+from core.identity.auditing import IdentityAction, identity_entry, record_alone
 from core.identity.errors import (
     EmailTakenError,
     UsernameTakenError,
@@ -9,11 +13,18 @@ from core.identity.errors import (
     WeakPasswordError,
     WrongPasswordError,
 )
-from core.identity.model import Email, User, Username
+from core.identity.model import Email, TokenPurpose, User, Username
 from core.identity.passwords import PasswordPolicy
 from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
+from core.identity.recovery import queue_password_changed_mail
+from core.identity.revocation import end_all_tokens
+from core.notifications.model import EmailCategory
+from core.notifications.service import queue_email
 from core.shared.clock import Clock
+from core.shared.context import NO_CLIENT, ClientInfo
 from core.shared.hashing import fingerprint
+
+WELCOME_TEMPLATE = "welcome"
 
 
 class AccountService:
@@ -24,8 +35,15 @@ class AccountService:
     - Passwords follow the `PasswordPolicy` and are stored only as hashes.
     - Users may change their username only; tier, superuser, verification and the like
       are not theirs to write.
-    - Deleting an account is soft, needs the password, and ends every session.
-    - Changing the password needs the current one and ends every other session.
+    - Deleting an account is soft, needs the password, and ends every session, every
+      bearer token and every outstanding verification or reset link.
+    - Changing the password needs the current one, ends every other session, every
+      bearer token (but the caller's refresh family, `keep_token_family`) and every
+      outstanding reset link, and queues the "password changed" security mail.
+    - Registration queues the welcome mail (onboarding: preferences may suppress it) in
+      the same transaction, so it goes out exactly when the account exists.
+    - Registration, deletion and password changes are audited with the change; a wrong
+      password on deletion or change is audited as a failure on its own.
     """
 
     def __init__(
@@ -42,7 +60,9 @@ class AccountService:
         self._clock = clock
         self._password_policy = password_policy
 
-    async def register(self, email: str, username: str, password: str) -> User:
+    async def register(
+        self, email: str, username: str, password: str, *, client: ClientInfo = NO_CLIENT
+    ) -> User:
         address = Email(email).value
         name = Username(username).value
         self._password_policy.check(password, email=address, username=name)
@@ -56,6 +76,25 @@ class AccountService:
         async with self._uow() as uow:
             user = await uow.users.add(
                 User(email=address, username=name, password_hash=password_hash)
+            )
+            assert user.id is not None
+            await uow.audit.record(
+                identity_entry(
+                    IdentityAction.REGISTERED,
+                    now=self._clock.now(),
+                    client=client,
+                    actor_id=user.id,
+                    user_id=user.id,
+                )
+            )
+            await queue_email(
+                uow.jobs,
+                user_id=user.id,
+                to=user.email,
+                template=WELCOME_TEMPLATE,
+                context={"username": user.username},
+                category=EmailCategory.ONBOARDING,
+                idempotency_key=f"{WELCOME_TEMPLATE}:{user.id}",
             )
             await uow.commit()
         return user
@@ -81,12 +120,27 @@ class AccountService:
                 await uow.commit()
         return user
 
-    async def delete_account(self, user_id: int, password: str) -> None:
+    async def delete_account(
+        self, user_id: int, password: str, *, client: ClientInfo = NO_CLIENT
+    ) -> None:
         user = await self.get(user_id)
         if not await self._hasher.verify(user.password_hash, password):
-            raise WrongPasswordError()
+            await self._wrong_password(IdentityAction.DELETED, user_id, client)
+        now = self._clock.now()
         async with self._uow() as uow:
-            await uow.users.soft_delete(user_id, self._clock.now())
+            await uow.users.soft_delete(user_id, now)
+            for purpose in TokenPurpose:
+                await uow.one_time_tokens.invalidate_for_user(user_id, purpose, now)
+            await end_all_tokens(uow, user_id, self._clock)
+            await uow.audit.record(
+                identity_entry(
+                    IdentityAction.DELETED,
+                    now=now,
+                    client=client,
+                    actor_id=user_id,
+                    user_id=user_id,
+                )
+            )
             await uow.commit()
         await self._sessions.delete_all_for_user(user_id)
 
@@ -97,21 +151,55 @@ class AccountService:
         new_password: str,
         *,
         keep_session_token: str | None = None,
+        keep_token_family: str | None = None,
+        client: ClientInfo = NO_CLIENT,
     ) -> None:
         user = await self.get(user_id)
         if not await self._hasher.verify(user.password_hash, current_password):
-            raise WrongPasswordError()
+            await self._wrong_password(IdentityAction.PASSWORD_CHANGED, user_id, client)
         if new_password == current_password:
             raise WeakPasswordError(
                 "The new password must differ from the current one.", field="new_password"
             )
         self._password_policy.check(new_password, email=user.email, username=user.username)
         new_hash = await self._hasher.hash(new_password)
+        now = self._clock.now()
         async with self._uow() as uow:
             current = await uow.users.get(user_id)
             if current is None:
                 raise UserNotFoundError()
             await uow.users.update(current.copy(password_hash=new_hash))
+            # A reset link mailed before the change must not undo it.
+            await uow.one_time_tokens.invalidate_for_user(user_id, TokenPurpose.PASSWORD_RESET, now)
+            # Every bearer token ends too, but the caller's refresh family if it is one.
+            await end_all_tokens(uow, user_id, self._clock, keep_family=keep_token_family)
+            await uow.audit.record(
+                identity_entry(
+                    IdentityAction.PASSWORD_CHANGED,
+                    now=now,
+                    client=client,
+                    actor_id=user_id,
+                    user_id=user_id,
+                )
+            )
+            await queue_password_changed_mail(uow.jobs, current, now)
             await uow.commit()
         keep = fingerprint(keep_session_token) if keep_session_token else None
         await self._sessions.delete_all_for_user(user_id, keep_token_hash=keep)
+
+    async def _wrong_password(
+        self, action: IdentityAction, user_id: int, client: ClientInfo
+    ) -> NoReturn:
+        await record_alone(
+            self._uow,
+            identity_entry(
+                action,
+                now=self._clock.now(),
+                client=client,
+                actor_id=user_id,
+                user_id=user_id,
+                outcome=AuditOutcome.FAILURE,
+                reason="wrong_password",
+            ),
+        )
+        raise WrongPasswordError()

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
+from core.audit.model import AuditOutcome
+from core.identity.auditing import IdentityAction, identity_entry, record_alone
 from core.identity.errors import InvalidCredentialsError, InvalidEmailError, SessionNotFoundError
 from core.identity.model import BrowserSession, Email, User
 from core.identity.policy import SessionPolicy
 from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
+from core.identity.revocation import end_all_tokens
 from core.shared.clock import Clock
+from core.shared.context import NO_CLIENT, ClientInfo
 from core.shared.hashing import fingerprint
 from core.shared.ids import TokenGenerator
 
@@ -40,8 +45,13 @@ class AuthenticationService:
     - A session ends at its absolute lifetime or after the idle timeout, whichever comes
       first; activity is recorded at most once per `touch_interval_seconds`.
     - Sessions of deleted users are dead.
+    - Logout-all also ends every bearer token of the user (`revocation.end_all_tokens`).
     - Users can see and end only their own sessions; another user's session id is
       answered exactly like a missing one.
+    - Logins (failed ones too), logouts and revocations are audited with the client's
+      address and user agent. A failed login is audited in a transaction of its own and
+      its answer does not change; a session whose audit entry cannot be written is
+      ended again, so no session exists without its entry.
     """
 
     def __init__(
@@ -67,17 +77,43 @@ class AuthenticationService:
         email: str,
         password: str,
         *,
-        ip: str | None = None,
-        user_agent: str | None = None,
+        client: ClientInfo = NO_CLIENT,
         previous_token: str | None = None,
     ) -> LoginResult:
-        user = await self.verify_credentials(email, password)
+        user = await self.verify_credentials(email, password, client=client)
         if previous_token:
             await self._sessions.delete(fingerprint(previous_token))
-        return await self._start_session(user, ip=ip, user_agent=user_agent)
+        result = await self._start_session(user, ip=client.ip, user_agent=client.user_agent)
+        try:
+            await record_alone(
+                self._uow,
+                identity_entry(
+                    IdentityAction.LOGIN,
+                    now=result.session.created_at,
+                    client=client,
+                    actor_id=user.id,
+                    session_id=result.session.id,
+                ),
+            )
+        except BaseException:
+            # An unaudited session must not outlive the failed request.
+            await self._sessions.delete(result.session.token_hash)
+            raise
+        return result
 
-    async def verify_credentials(self, email: str, password: str) -> User:
-        """Return the active user these credentials belong to, or raise the one error."""
+    async def verify_credentials(
+        self,
+        email: str,
+        password: str,
+        *,
+        client: ClientInfo = NO_CLIENT,
+        action: IdentityAction = IdentityAction.LOGIN,
+    ) -> User:
+        """Return the active user these credentials belong to, or raise the one error.
+
+        A failure is audited as a failed `action` (with the account, when the email names
+        one) before the error is raised, after the same work in every case.
+        """
         try:
             normalised = Email(email).value
         except InvalidEmailError:
@@ -89,9 +125,9 @@ class AuthenticationService:
         if user is None:
             # Same work as a real check, so timing does not tell which accounts exist.
             await self._hasher.verify(await self._dummy_password_hash(), password)
-            raise InvalidCredentialsError()
+            await self._login_failed(None, "unknown_account", client, action)
         if not await self._hasher.verify(user.password_hash, password):
-            raise InvalidCredentialsError()
+            await self._login_failed(user.id, "wrong_password", client, action)
         if self._hasher.needs_rehash(user.password_hash):
             user = await self._rehash(user, password)
         return user
@@ -116,21 +152,71 @@ class AuthenticationService:
             await self._sessions.touch(token_hash, now, session.ttl_seconds(now))
         return Authenticated(user=user, session=session)
 
-    async def logout(self, token: str) -> None:
-        await self._sessions.delete(fingerprint(token))
+    async def logout(self, token: str, *, client: ClientInfo = NO_CLIENT) -> None:
+        token_hash = fingerprint(token)
+        session = await self._sessions.get(token_hash)
+        if await self._sessions.delete(token_hash) and session is not None:
+            await record_alone(
+                self._uow,
+                identity_entry(
+                    IdentityAction.LOGOUT,
+                    now=self._clock.now(),
+                    client=client,
+                    actor_id=session.user_id,
+                    session_id=session.id,
+                ),
+            )
 
-    async def logout_all(self, user_id: int, *, keep_token: str | None = None) -> int:
-        """End every session of the user, except the one holding `keep_token` if given."""
+    async def logout_all(
+        self,
+        user_id: int,
+        *,
+        keep_token: str | None = None,
+        keep_token_family: str | None = None,
+        client: ClientInfo = NO_CLIENT,
+    ) -> int:
+        """End every session and every bearer token of the user, except the session
+        holding `keep_token` and the refresh tokens of `keep_token_family` if given.
+
+        Access tokens all end, the caller's too (a kept family refreshes once)."""
         keep = fingerprint(keep_token) if keep_token else None
-        return await self._sessions.delete_all_for_user(user_id, keep_token_hash=keep)
+        async with self._uow() as tx:
+            await end_all_tokens(tx, user_id, self._clock, keep_family=keep_token_family)
+            await tx.commit()
+        count = await self._sessions.delete_all_for_user(user_id, keep_token_hash=keep)
+        await record_alone(
+            self._uow,
+            identity_entry(
+                IdentityAction.LOGOUT_ALL,
+                now=self._clock.now(),
+                client=client,
+                actor_id=user_id,
+                user_id=user_id,
+                count=count,
+                kept_current=keep is not None or keep_token_family is not None,
+            ),
+        )
+        return count
 
     async def list_sessions(self, user_id: int) -> list[BrowserSession]:
         now = self._clock.now()
         return [s for s in await self._sessions.list_for_user(user_id) if not s.is_expired(now)]
 
-    async def revoke_session(self, user_id: int, session_id: int) -> None:
+    async def revoke_session(
+        self, user_id: int, session_id: int, *, client: ClientInfo = NO_CLIENT
+    ) -> None:
         if not await self._sessions.delete_for_user(user_id, session_id):
             raise SessionNotFoundError()
+        await record_alone(
+            self._uow,
+            identity_entry(
+                IdentityAction.SESSION_REVOKED,
+                now=self._clock.now(),
+                client=client,
+                actor_id=user_id,
+                session_id=session_id,
+            ),
+        )
 
     async def _start_session(
         self, user: User, *, ip: str | None, user_agent: str | None
@@ -151,6 +237,26 @@ class AuthenticationService:
         )
         stored = await self._sessions.create(session, now)
         return LoginResult(user=user, session=stored, token=token)
+
+    async def _login_failed(
+        self,
+        user_id: int | None,
+        reason: str,
+        client: ClientInfo,
+        action: IdentityAction = IdentityAction.LOGIN,
+    ) -> NoReturn:
+        await record_alone(
+            self._uow,
+            identity_entry(
+                action,
+                now=self._clock.now(),
+                client=client,
+                user_id=user_id,
+                outcome=AuditOutcome.FAILURE,
+                reason=reason,
+            ),
+        )
+        raise InvalidCredentialsError()
 
     async def _rehash(self, user: User, password: str) -> User:
         new_hash = await self._hasher.hash(password)

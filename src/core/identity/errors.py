@@ -65,3 +65,31 @@ class InvalidUsernameError(RuleViolationError):
 class WeakPasswordError(RuleViolationError):
     code = "weak_password"
     default_detail = "The password is too weak."
+
+
+class InvalidTokenError(RuleViolationError):
+    """A verification or reset token that is unknown, used, expired or for another
+    purpose: one answer for all, so the answer tells nothing about which."""
+
+    code = "invalid_token"
+    default_detail = "This link is invalid or has expired; ask for a new one."
+
+    def __init__(self, detail: str | None = None, *, field: str | None = "token") -> None:
+        super().__init__(detail, field=field)
+
+
+class InvalidAccessTokenError(AuthenticationError):
+    """A bearer access token that is malformed, forged, expired, for another audience or
+    issuer, not an access token, or ended by logout-all or a password change: one answer
+    for all. The code is RFC 6750's `invalid_token`."""
+
+    code = "invalid_token"
+    default_detail = "The access token is invalid or has expired."
+
+
+class InvalidRefreshTokenError(AuthenticationError):
+    """A refresh token that is unknown, expired, used or revoked: one answer for all
+    (a reused one also ends its whole family, see `TokenService`)."""
+
+    code = "invalid_refresh_token"
+    default_detail = "The refresh token is invalid or has expired; sign in again."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from core.identity.errors import InvalidEmailError, InvalidUsernameError
 
@@ -58,10 +59,17 @@ class User:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    # Access tokens issued before this instant are dead (logout-all, password change or
+    # reset). Moved only by `UserRepository.end_tokens_before`, never by `update`.
+    tokens_valid_after: datetime | None = None
 
     @property
     def is_active(self) -> bool:
         return self.deleted_at is None
+
+    def accepts_token_issued_at(self, issued_at: datetime) -> bool:
+        """False for a token issued before the user last ended every token."""
+        return self.tokens_valid_after is None or issued_at >= self.tokens_valid_after
 
     def copy(self, **changes: object) -> User:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -96,3 +104,71 @@ class BrowserSession:
         """Seconds until the earlier of the idle and absolute expiry (at least 1)."""
         end = min(self.expires_at, self.idle_expires_at())
         return max(1, int((end - now).total_seconds()))
+
+
+class TokenPurpose(StrEnum):
+    """What a one-time token may be used for; a token is good for its purpose only."""
+
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"
+
+
+@dataclass(slots=True)
+class OneTimeToken:
+    """A single-use token as the store keeps it: the fingerprint, never the token.
+
+    Usable while `used_at` is None and `now < expires_at`. `id` is assigned by the store.
+    """
+
+    token_hash: str
+    user_id: int
+    purpose: TokenPurpose
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    id: int | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.used_at is None and now < self.expires_at
+
+
+@dataclass(slots=True)
+class RefreshToken:
+    """An opaque refresh token as the store keeps it: the fingerprint, never the token.
+
+    Every sign-in starts a `family_id`; each refresh uses the presented token up and adds
+    its successor to the same family. Usable while neither used nor revoked and
+    `now < expires_at`. `id` is assigned by the store.
+    """
+
+    token_hash: str
+    user_id: int
+    family_id: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    id: int | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.used_at is None and self.revoked_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenClaims:
+    """What a bearer access token says: whose it is, which sign-in, when it is valid.
+
+    `subject` is the user id, `token_id` the token's unique id (`jti`), `family_id` the
+    refresh-token family of the sign-in it came from. Times are aware UTC datetimes.
+    """
+
+    subject: int
+    token_id: str
+    family_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+    def is_current(self, now: datetime, leeway_seconds: float = 0) -> bool:
+        """True from `issued_at` until `expires_at` (exclusive), each widened by the leeway."""
+        leeway = timedelta(seconds=leeway_seconds)
+        return self.issued_at - leeway <= now < self.expires_at + leeway

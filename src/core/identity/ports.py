@@ -6,7 +6,16 @@ from abc import abstractmethod
 from datetime import datetime
 from typing import Protocol
 
-from core.identity.model import BrowserSession, User
+from core.audit.ports import AuditLog
+from core.identity.model import (
+    AccessTokenClaims,
+    BrowserSession,
+    OneTimeToken,
+    RefreshToken,
+    TokenPurpose,
+    User,
+)
+from core.platform.jobs import JobQueue
 from core.shared.query import ListQuery, Page
 from core.shared.unit_of_work import UnitOfWork
 
@@ -21,8 +30,15 @@ class UserRepository(Protocol):
       concurrent registrations cannot both win).
     - `get`, `get_by_email` and `get_by_username` return None for unknown or soft-deleted
       users unless `include_deleted` is true. Email lookups are on the normalised email.
-    - `update` writes every field of the user and refreshes `updated_at`; it raises
-      `UserNotFoundError` when the id is unknown, and the same conflict errors as `add`.
+    - `update` writes every field of the user except `tokens_valid_after` and refreshes
+      `updated_at`; it raises `UserNotFoundError` when the id is unknown, and the same
+      conflict errors as `add`.
+    - `end_tokens_before` moves `tokens_valid_after` forward to `at` (never back) and
+      returns False when the user does not exist. Only it writes that field, so a
+      concurrent `update` built from an older read can never bring ended tokens back.
+    - `lock` returns the active user like `get` and keeps other units of work from
+      locking the user or ending its tokens until this one ends (a row lock), so token
+      issuance and "end every token" happen one after the other. Write units only.
     - `soft_delete` sets `deleted_at`; it is idempotent and returns False when the user
       does not exist.
     - `list` applies the shared query vocabulary (filters, sort, offset or cursor).
@@ -52,11 +68,117 @@ class UserRepository(Protocol):
     @abstractmethod
     async def list(self, query: ListQuery) -> Page[User]: ...
 
+    @abstractmethod
+    async def end_tokens_before(self, user_id: int, at: datetime) -> bool: ...
+
+    @abstractmethod
+    async def lock(self, user_id: int) -> User | None: ...
+
+
+class OneTimeTokenRepository(Protocol):
+    """Stores single-use tokens (email verification, password reset) by fingerprint.
+
+    Used inside an `IdentityUnitOfWork`; nothing is durable before commit.
+
+    Contract:
+    - The raw token never reaches the store: `token_hash` (SHA-256 fingerprint) is the
+      key, unique across purposes. `add` assigns `id` and returns the stored token; a
+      duplicate hash raises `ConflictError`.
+    - `find_usable` returns the token for a hash and purpose only while it is unused and
+      `now < expires_at`; it changes nothing.
+    - `consume` marks the token used at `now` and returns its user id, only if it is
+      unused, unexpired and of that purpose (one conditional UPDATE). Otherwise it
+      returns None and changes nothing. Of any number of concurrent consumers of one
+      token, at most one gets the user id, once its transaction commits; a consumer whose
+      transaction rolls back leaves the token usable.
+    - `invalidate_for_user` marks every unused token of the user and purpose used at
+      `now` and returns how many it ended.
+    - `purge_expired` deletes tokens whose `expires_at <= now` (used or not) and returns
+      how many went; usable tokens are never deleted.
+    Driver failures raise `UnavailableError`.
+    """
+
+    @abstractmethod
+    async def add(self, token: OneTimeToken) -> OneTimeToken: ...
+
+    @abstractmethod
+    async def find_usable(
+        self, token_hash: str, purpose: TokenPurpose, now: datetime
+    ) -> OneTimeToken | None: ...
+
+    @abstractmethod
+    async def consume(
+        self, token_hash: str, purpose: TokenPurpose, now: datetime
+    ) -> int | None: ...
+
+    @abstractmethod
+    async def invalidate_for_user(
+        self, user_id: int, purpose: TokenPurpose, now: datetime
+    ) -> int: ...
+
+    @abstractmethod
+    async def purge_expired(self, now: datetime) -> int: ...
+
+
+class RefreshTokenRepository(Protocol):
+    """Stores refresh tokens by fingerprint, in families (one family per sign-in).
+
+    Used inside an `IdentityUnitOfWork`; nothing is durable before commit.
+
+    Contract:
+    - The raw token never reaches the store: `token_hash` (SHA-256 fingerprint) is the
+      key. `add` assigns `id` and returns the stored token; a duplicate hash raises
+      `ConflictError`.
+    - `get` returns the token for a hash whatever its state (used, revoked, expired), or
+      None when unknown or purged; it changes nothing.
+    - `use` marks the token used at `now` and returns it, only if it is unused, not
+      revoked and `now < expires_at` (one conditional UPDATE); otherwise it returns None
+      and changes nothing. Of any number of concurrent users of one token, at most one
+      gets it once its transaction commits; one whose transaction rolls back leaves the
+      token usable.
+    - `revoke_family` sets `revoked_at = now` on every token of the family not revoked
+      yet (used or not) and returns how many; `revoke_all_for_user` does the same for
+      every family of the user except `keep_family`.
+    - `purge_expired` deletes tokens whose `expires_at <= now` (used, revoked or not) and
+      returns how many went; usable tokens are never deleted.
+    Driver failures raise `UnavailableError`.
+    """
+
+    @abstractmethod
+    async def add(self, token: RefreshToken) -> RefreshToken: ...
+
+    @abstractmethod
+    async def get(self, token_hash: str) -> RefreshToken | None: ...
+
+    @abstractmethod
+    async def use(self, token_hash: str, now: datetime) -> RefreshToken | None: ...
+
+    @abstractmethod
+    async def revoke_family(self, family_id: str, now: datetime) -> int: ...
+
+    @abstractmethod
+    async def revoke_all_for_user(
+        self, user_id: int, now: datetime, *, keep_family: str | None = None
+    ) -> int: ...
+
+    @abstractmethod
+    async def purge_expired(self, now: datetime) -> int: ...
+
 
 class IdentityUnitOfWork(UnitOfWork, Protocol):
-    """A transaction that can reach the identity repositories."""
+    """A transaction that can reach the identity repositories.
+
+    `audit`, `one_time_tokens` and `refresh_tokens` write in the same transaction as
+    `users`, so an audit entry or a consumed token exists exactly when the change it
+    goes with commits.
+    """
 
     users: UserRepository
+    audit: AuditLog
+    one_time_tokens: OneTimeTokenRepository
+    refresh_tokens: RefreshTokenRepository
+    # Jobs enqueued here exist only if this transaction commits (the outbox).
+    jobs: JobQueue
 
 
 class IdentityUnitOfWorkFactory(Protocol):
@@ -135,3 +257,25 @@ class PasswordHasher(Protocol):
 
     @abstractmethod
     def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class AccessTokenCodec(Protocol):
+    """Turns access-token claims into a bearer token and back; signs, never stores.
+
+    Contract:
+    - `issue` returns a token (URL-safe text) that `decode` of the same codec turns
+      back into equal claims (times to the microsecond).
+    - `decode` returns the claims only for a token this codec issued (same key,
+      algorithm, issuer and audience) that is an access token and current at `now`
+      (`AccessTokenClaims.is_current`, with the codec's leeway). Anything else raises
+      `InvalidAccessTokenError` and nothing else: malformed text, no or another
+      algorithm, another key, an altered payload, another audience or issuer, another
+      token type, a missing claim, expired or not yet valid.
+    - Pure computation, no I/O; safe to share between tasks and threads.
+    """
+
+    @abstractmethod
+    def issue(self, claims: AccessTokenClaims) -> str: ...
+
+    @abstractmethod
+    def decode(self, token: str, now: datetime) -> AccessTokenClaims: ...

@@ -2,5 +2,21 @@
 
 from core.identity.accounts import AccountService
 from core.identity.authentication import Authenticated, AuthenticationService, LoginResult
+from core.identity.one_time_tokens import TokenMaintenanceService
+from core.identity.recovery import PasswordResetService
+from core.identity.tokens import BearerAuthenticated, TokenPair, TokenPolicy, TokenService
+from core.identity.verification import EmailVerificationService
 
-__all__ = ["AccountService", "Authenticated", "AuthenticationService", "LoginResult"]
+__all__ = [
+    "AccountService",
+    "Authenticated",
+    "AuthenticationService",
+    "BearerAuthenticated",
+    "EmailVerificationService",
+    "LoginResult",
+    "PasswordResetService",
+    "TokenMaintenanceService",
+    "TokenPair",
+    "TokenPolicy",
+    "TokenService",
+]

@@ -8,23 +8,34 @@ first needs them (PITFALLS: `init_resources()` would also start unselected ones)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.celery.dispatcher import CeleryJobDispatcher
+from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.jobs import InMemoryJobStore, InMemoryOutbox, InProcessJobDispatcher
 from adapters.memory.sessions import InMemorySessionStore
 from adapters.redis.client import create_redis
 from adapters.redis.sessions import RedisSessionStore
 from adapters.security.argon2 import Argon2PasswordHasher
+from adapters.security.jwt import PyJwtAccessTokenCodec
+from adapters.smtp.sender import SmtpEmailSender
 from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.jobs import SqlAlchemyOutbox
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.system.clock import SystemClock
+from adapters.system.console_email import ConsoleEmailSender
 from adapters.system.tokens import SecretsTokenGenerator
 from core.identity.passwords import PasswordPolicy
-from core.identity.policy import SessionPolicy
+from core.identity.policy import AccountLinkPolicy, SessionPolicy
+from core.identity.tokens import TokenPolicy
+from core.platform.job_policy import JobPolicy
+from entrypoints.bootstrap.celery import celery_options
 from entrypoints.bootstrap.settings import Settings
 
 
@@ -70,6 +81,36 @@ def _session_policy(settings: Settings) -> SessionPolicy:
     )
 
 
+def _access_token_codec(settings: Settings) -> PyJwtAccessTokenCodec:
+    t = settings.tokens
+    return PyJwtAccessTokenCodec(
+        settings.secret(),
+        issuer=t.issuer,
+        audience=t.audience,
+        algorithm=t.algorithm,
+        leeway_seconds=t.leeway_seconds,
+    )
+
+
+def _token_policy(settings: Settings) -> TokenPolicy:
+    t = settings.tokens
+    return TokenPolicy(
+        access_ttl_seconds=t.access_ttl_seconds, refresh_ttl_seconds=t.refresh_ttl_seconds
+    )
+
+
+def _account_links(settings: Settings) -> AccountLinkPolicy:
+    a = settings.accounts
+    return AccountLinkPolicy(
+        frontend_url=a.frontend_url,
+        verify_path=a.verify_path,
+        reset_path=a.reset_path,
+        verification_lifetime_seconds=a.verification_token_lifetime_seconds,
+        reset_lifetime_seconds=a.reset_token_lifetime_seconds,
+        request_window_seconds=a.mail_request_window_seconds,
+    )
+
+
 def _password_hasher(settings: Settings) -> Argon2PasswordHasher:
     p = settings.passwords
     return Argon2PasswordHasher(
@@ -79,6 +120,41 @@ def _password_hasher(settings: Settings) -> Argon2PasswordHasher:
         max_concurrency=p.max_concurrent_hashes,
         allow_weak=p.allow_weak_hashing,
     )
+
+
+def _smtp_sender(settings: Settings) -> SmtpEmailSender:
+    s = settings.smtp
+    return SmtpEmailSender(
+        s.host,
+        s.port,
+        username=s.username,
+        password=s.password.get_secret_value() if s.password else None,
+        starttls=s.starttls,
+        use_tls=s.use_tls,
+        timeout=s.timeout_seconds,
+        sender_address=settings.email.from_address,
+    )
+
+
+def _job_policy(settings: Settings) -> JobPolicy:
+    j = settings.jobs
+    return JobPolicy(
+        max_attempts=j.max_attempts,
+        backoff_base_seconds=j.backoff_base_seconds,
+        backoff_max_seconds=max(j.backoff_max_seconds, j.backoff_base_seconds),
+        backoff_jitter=j.backoff_jitter,
+        timeout_seconds=j.timeout_seconds,
+        lease_seconds=j.lease_seconds,
+        batch_size=j.batch_size,
+    )
+
+
+async def _celery_dispatcher(settings: Settings) -> AsyncIterator[CeleryJobDispatcher]:
+    dispatcher = CeleryJobDispatcher(celery_options(settings))
+    try:
+        yield dispatcher
+    finally:
+        await dispatcher.aclose()
 
 
 class Container(containers.DeclarativeContainer):
@@ -92,10 +168,32 @@ class Container(containers.DeclarativeContainer):
         _redis, settings, providers.Callable(lambda s: s.redis.sessions_db, settings)
     )
 
+    # Set by every commit that enqueued jobs: wakes this process's relay at once.
+    job_wakeup = providers.Singleton(asyncio.Event)
+    # The in-memory outbox, shared by the memory units of work and the memory outbox.
+    memory_jobs = providers.Singleton(InMemoryJobStore, clock, on_commit=job_wakeup.provided.set)
+
     identity_uow = providers.Selector(
         providers.Callable(lambda s: s.database.backend, settings),
-        sql=providers.Singleton(SqlAlchemyUnitOfWorkFactory, engine),
-        memory=providers.Singleton(InMemoryUnitOfWorkFactory),
+        sql=providers.Singleton(
+            SqlAlchemyUnitOfWorkFactory,
+            engine,
+            clock=clock,
+            on_jobs_committed=job_wakeup.provided.set,
+        ),
+        memory=providers.Singleton(InMemoryUnitOfWorkFactory, jobs=memory_jobs),
+    )
+    # One unit of work reaches every context's tables, so notifications share it.
+    notifications_uow = identity_uow
+    # SMTP connects per message, so no sender has a lifecycle to manage.
+    email_sender = providers.Selector(
+        providers.Callable(lambda s: s.email.backend, settings),
+        console=providers.Singleton(
+            ConsoleEmailSender,
+            sender_address=providers.Callable(lambda s: s.email.from_address, settings),
+        ),
+        memory=providers.Singleton(InMemoryEmailSender),
+        smtp=providers.Singleton(_smtp_sender, settings),
     )
     session_store = providers.Selector(
         providers.Callable(lambda s: s.sessions.backend, settings),
@@ -111,6 +209,28 @@ class Container(containers.DeclarativeContainer):
     session_policy = providers.Singleton(_session_policy, settings)
     password_policy = providers.Singleton(
         PasswordPolicy, min_length=providers.Callable(lambda s: s.passwords.min_length, settings)
+    )
+    account_links = providers.Singleton(_account_links, settings)
+    # Bearer tokens: pure computation, so the real codec serves every profile.
+    access_token_codec = providers.Singleton(_access_token_codec, settings)
+    token_policy = providers.Singleton(_token_policy, settings)
+
+    # Background jobs: the outbox follows the database backend, the dispatcher the runner.
+    job_policy = providers.Singleton(_job_policy, settings)
+    outbox = providers.Selector(
+        providers.Callable(lambda s: s.database.backend, settings),
+        sql=providers.Singleton(SqlAlchemyOutbox, engine),
+        memory=providers.Singleton(InMemoryOutbox, memory_jobs),
+    )
+    # The inline runner's local queue: the relay dispatches into it, runner tasks take
+    # from it (so bootstrap reaches it directly, not only as a `JobDispatcher`).
+    inline_jobs = providers.Singleton(
+        InProcessJobDispatcher, providers.Callable(lambda s: s.jobs.concurrency, settings)
+    )
+    job_dispatcher = providers.Selector(
+        providers.Callable(lambda s: s.jobs.runner, settings),
+        inline=inline_jobs,
+        celery=providers.Resource(_celery_dispatcher, settings),
     )
 
 

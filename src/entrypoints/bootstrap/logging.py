@@ -42,6 +42,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # No file argument: each logger writes to whatever sys.stdout is when it is made,
+        # so redirected or captured output (tests, supervisors) is honoured.
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )

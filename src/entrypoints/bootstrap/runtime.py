@@ -17,11 +17,21 @@ import structlog
 
 from adapters.sqlalchemy.engine import ping as ping_database
 from adapters.sqlalchemy.schema import create_tables
-from core.identity.service import AccountService, AuthenticationService
+from core.identity.service import (
+    AccountService,
+    AuthenticationService,
+    EmailVerificationService,
+    PasswordResetService,
+    TokenMaintenanceService,
+    TokenService,
+)
+from core.notifications.service import NotificationService
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.container import Container, build_container
+from entrypoints.bootstrap.jobs import JobsRuntime, start_jobs
 from entrypoints.bootstrap.logging import configure_logging
+from entrypoints.bootstrap.security_check import startup_check
 from entrypoints.bootstrap.services import Ports, build_registry, resolve_services
 from entrypoints.bootstrap.settings import Settings
 
@@ -37,8 +47,21 @@ class Runtime:
     clock: Clock
     accounts: AccountService
     auth: AuthenticationService
+    notifications: NotificationService
+    email_verification: EmailVerificationService
+    password_reset: PasswordResetService
+    identity_tokens: TokenMaintenanceService
+    # Bearer tokens for mobile and API clients (sign-in, refresh, revoke, authenticate).
+    api_tokens: TokenService
     probes: dict[str, ReadinessProbe] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+    # Background jobs (entrypoints/bootstrap/jobs.py); set by `start_runtime`.
+    jobs: JobsRuntime = field(init=False, repr=False)
+
+    async def drain_jobs(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109  (a bound on the whole drain)
+        """Run due jobs in this task until none is left (tests); `TimeoutError` after
+        `timeout` seconds. Call it on the event loop the runtime was started on."""
+        await self.jobs.drain(timeout)
 
     async def readiness(self) -> dict[str, str]:
         """Probe every configured dependency at once: name -> "ok" or a short reason."""
@@ -70,9 +93,20 @@ async def _provide(provider: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def start_runtime(settings: Settings, container: Container | None = None) -> Runtime:
-    """Build everything a process needs, in dependency order; undo it all on failure."""
+async def start_runtime(
+    settings: Settings, container: Container | None = None, *, run_jobs: bool = True
+) -> Runtime:
+    """Build everything a process needs, in dependency order; undo it all on failure.
+
+    `run_jobs` starts this process's job loops as `PORTICO_JOBS__RUNNER` says (see
+    `entrypoints/bootstrap/jobs.py`); Celery workers and the CLI pass False.
+    With `PORTICO_ENV=production` the security check runs first and raises
+    `SecurityCheckFailed` (listing every problem) before anything starts.
+    """
     configure_logging(settings.log_level)
+    if settings.is_production:
+        # Before anything is built, so a refused start opens no connection and no file.
+        startup_check(settings)
     container = container or build_container(settings)
     try:
         ports = Ports(
@@ -83,6 +117,11 @@ async def start_runtime(settings: Settings, container: Container | None = None) 
             tokens=await _provide(container.tokens),
             session_policy=await _provide(container.session_policy),
             password_policy=await _provide(container.password_policy),
+            notifications_uow=await _provide(container.notifications_uow),
+            email_sender=await _provide(container.email_sender),
+            account_links=await _provide(container.account_links),
+            access_token_codec=await _provide(container.access_token_codec),
+            token_policy=await _provide(container.token_policy),
         )
         if settings.database.backend == "sql" and settings.database.auto_create:
             await create_tables(await _provide(container.engine))
@@ -100,13 +139,38 @@ async def start_runtime(settings: Settings, container: Container | None = None) 
         clock=ports.clock,
         accounts=services[AccountService],
         auth=services[AuthenticationService],
+        notifications=services[NotificationService],
+        email_verification=services[EmailVerificationService],
+        password_reset=services[PasswordResetService],
+        identity_tokens=services[TokenMaintenanceService],
+        api_tokens=services[TokenService],
     )
     if settings.database.backend == "sql":
         engine = await _provide(container.engine)
         runtime.probes["database"] = lambda: ping_database(engine)
     runtime.probes["sessions"] = ports.session_store.ping
     runtime._closers.append(lambda: _shutdown(container))
+    try:
+        await _start_jobs(runtime, container, run_jobs=run_jobs)
+    except BaseException:
+        await runtime.aclose()
+        raise
     return runtime
+
+
+async def _start_jobs(runtime: Runtime, container: Container, *, run_jobs: bool) -> None:
+    inline = runtime.settings.jobs.runner == "inline"
+    jobs = await start_jobs(
+        runtime,
+        outbox=await _provide(container.outbox),
+        dispatcher=await _provide(container.job_dispatcher),
+        wakeup=await _provide(container.job_wakeup),
+        local=await _provide(container.inline_jobs) if inline else None,
+        policy=await _provide(container.job_policy),
+        run_loops=run_jobs,
+    )
+    # Added after the container's closer, so the loops stop before the engine closes.
+    runtime._closers.append(jobs.aclose)
 
 
 async def _shutdown(container: Container) -> None:

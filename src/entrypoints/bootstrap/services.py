@@ -11,13 +11,36 @@ from typing import Any
 import punq
 
 from core.identity.passwords import PasswordPolicy
-from core.identity.policy import SessionPolicy
-from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
-from core.identity.service import AccountService, AuthenticationService
+from core.identity.policy import AccountLinkPolicy, SessionPolicy
+from core.identity.ports import (
+    AccessTokenCodec,
+    IdentityUnitOfWorkFactory,
+    PasswordHasher,
+    SessionStore,
+)
+from core.identity.service import (
+    AccountService,
+    AuthenticationService,
+    EmailVerificationService,
+    PasswordResetService,
+    TokenMaintenanceService,
+    TokenPolicy,
+    TokenService,
+)
+from core.notifications.ports import EmailSender, NotificationsUnitOfWorkFactory
+from core.notifications.service import NotificationService
 from core.shared.clock import Clock
 from core.shared.ids import TokenGenerator
 
-SERVICE_CLASSES: tuple[type, ...] = (AccountService, AuthenticationService)
+SERVICE_CLASSES: tuple[type, ...] = (
+    AccountService,
+    AuthenticationService,
+    NotificationService,
+    EmailVerificationService,
+    PasswordResetService,
+    TokenMaintenanceService,
+    TokenService,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +54,11 @@ class Ports:
     tokens: TokenGenerator
     session_policy: SessionPolicy
     password_policy: PasswordPolicy
+    notifications_uow: NotificationsUnitOfWorkFactory
+    email_sender: EmailSender
+    account_links: AccountLinkPolicy
+    access_token_codec: AccessTokenCodec
+    token_policy: TokenPolicy
 
 
 def build_registry(ports: Ports) -> punq.Container:
@@ -42,6 +70,11 @@ def build_registry(ports: Ports) -> punq.Container:
     registry.register(TokenGenerator, instance=ports.tokens)
     registry.register(SessionPolicy, instance=ports.session_policy)
     registry.register(PasswordPolicy, instance=ports.password_policy)
+    registry.register(NotificationsUnitOfWorkFactory, instance=ports.notifications_uow)
+    registry.register(EmailSender, instance=ports.email_sender)
+    registry.register(AccountLinkPolicy, instance=ports.account_links)
+    registry.register(AccessTokenCodec, instance=ports.access_token_codec)
+    registry.register(TokenPolicy, instance=ports.token_policy)
     for service in SERVICE_CLASSES:
         registry.register(service, scope=punq.Scope.singleton)
     return registry

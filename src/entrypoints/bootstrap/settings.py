@@ -67,6 +67,104 @@ class HttpSettings(BaseModel):
     docs_enabled: bool = True
 
 
+class TokenSettings(BaseModel):
+    """Bearer tokens for mobile and API clients (signed with a key derived from
+    `secret_key`)."""
+
+    access_ttl_seconds: int = Field(15 * 60, ge=60, le=24 * 3600)
+    refresh_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600, le=365 * 24 * 3600)
+    issuer: str = Field("portico", min_length=1, max_length=200)
+    audience: str = Field("portico-api", min_length=1, max_length=200)
+    # Pinned: tokens with any other algorithm (`none` included) are refused.
+    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    # Clock skew tolerated between the process that issues and the one that checks.
+    leeway_seconds: int = Field(10, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _refresh_outlives_access(self) -> TokenSettings:
+        if self.refresh_ttl_seconds <= self.access_ttl_seconds:
+            raise ValueError("tokens.refresh_ttl_seconds must exceed tokens.access_ttl_seconds")
+        return self
+
+
+class AccountSettings(BaseModel):
+    # Verification and reset mail link to the front end (frontend_url + path + ?token=),
+    # which posts the token to the API.
+    frontend_url: str = Field("http://localhost:3000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    verify_path: str = Field("/verify-email", pattern=r"^/[^\s#]*$")
+    reset_path: str = Field("/reset-password", pattern=r"^/[^\s#]*$")
+    verification_token_lifetime_seconds: int = Field(24 * 3600, ge=300, le=7 * 24 * 3600)
+    reset_token_lifetime_seconds: int = Field(30 * 60, ge=300, le=24 * 3600)
+    # Requests for the same mail within this window send one mail.
+    mail_request_window_seconds: int = Field(60, ge=1, le=3600)
+
+
+class EmailSettings(BaseModel):
+    # `console` prints mail (links with live tokens included) to stderr: development only.
+    backend: Literal["console", "memory", "smtp"] = "console"
+    from_address: str = "Portico <no-reply@localhost>"
+
+
+class SmtpSettings(BaseModel):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    # STARTTLS upgrade of a plain connection (port 587) or implicit TLS (port 465).
+    starttls: bool = False
+    use_tls: bool = False
+    # Per network step (connect, each command); a whole send gets three times this.
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpSettings:
+        if self.starttls and self.use_tls:
+            raise ValueError("set either smtp.starttls or smtp.use_tls, not both")
+        return self
+
+
+class JobSettings(BaseModel):
+    # `inline`: jobs run in this process (embedded default, tests); `celery`: the relay
+    # publishes them to Celery workers (production).
+    runner: Literal["inline", "celery"] = "inline"
+    max_attempts: int = Field(5, ge=1, le=100)
+    backoff_base_seconds: float = Field(2.0, gt=0)
+    backoff_max_seconds: float = Field(900.0, gt=0)
+    backoff_jitter: float = Field(0.2, ge=0, le=1)
+    # How long one run may take before it counts as failed.
+    timeout_seconds: float = Field(300.0, gt=0)
+    # A claimed or running job whose lease expires is handed out again (its runner died).
+    lease_seconds: float = Field(60.0, ge=1)
+    batch_size: int = Field(50, ge=1, le=1000)
+    # Inline runner: jobs running at once in this process.
+    concurrency: int = Field(4, ge=1, le=100)
+    # How often a relay looks for due jobs when nothing wakes it (commits wake it at once).
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    # Celery beat: how often a worker runs the relay (the sweep) besides the HTTP relay.
+    sweep_interval_seconds: float = Field(5.0, gt=0)
+    # Run a relay loop in this process (celery runner); worker processes never do.
+    relay: bool = True
+    # Done jobs are deleted this long after they finished (their keys stop deduplicating).
+    keep_done_seconds: int = Field(7 * 24 * 3600, ge=60)
+    # Extension point: "package.module:function" callables, each given the runtime and
+    # returning {job name: handler}, merged into bootstrap's handlers (plugins, tests).
+    extra_handlers: list[str] = Field(default_factory=list)
+
+
+class CelerySettings(BaseModel):
+    # redis://[:password@]host:6379/N or amqp://user:password@host:5672/vhost
+    broker_url: str | None = None
+    queue: str = Field("portico.jobs", min_length=1, max_length=200)
+    # Redis broker: keep above jobs.timeout_seconds, or running jobs get delivered twice.
+    visibility_timeout_seconds: int = Field(3600, ge=60)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    publish_timeout_seconds: float = Field(5.0, gt=0)
+    # Redis broker: prefix of every key, so deployments or test runs can share a database.
+    redis_key_prefix: str = ""
+    # `celery inspect`/`control` support (a pidbox exchange and queue per worker).
+    remote_control: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PORTICO_",
@@ -85,6 +183,12 @@ class Settings(BaseSettings):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 

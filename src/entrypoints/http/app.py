@@ -61,20 +61,31 @@ def build_middleware(
     pre_session_tokens: PreSessionTokens,
     pre_session_paths: list[str],
     docs_policy: str,
+    public_paths: list[str] | None = None,
 ) -> list[Middleware]:
-    """The stack, outermost first (ARCHITECTURE.md section 6)."""
+    """The stack, outermost first (ARCHITECTURE.md section 6).
+
+    `public_paths` (the `PUBLIC` endpoints) need no CSRF token; bearer tokens are not
+    looked at there nor on the `pre_session_paths` (see `entrypoints/http/bearer.py`).
+    """
+    public = list(public_paths or ())
     return [
         Middleware(RequestContextMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure, docs_csp=docs_policy),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes),
         # Rate limiting goes here: after the body limit, before authentication.
-        Middleware(AuthenticationMiddleware, cookie_name=settings.session_cookie_name),
+        Middleware(
+            AuthenticationMiddleware,
+            cookie_name=settings.session_cookie_name,
+            identity_free_paths=[*public, *pre_session_paths],
+        ),
         Middleware(
             CsrfMiddleware,
             pre_session_paths=pre_session_paths,
             pre_session_cookie=pre_session_cookie_name(settings),
             pre_session_tokens=pre_session_tokens,
             trusted_origins=settings.http.trusted_origins,
+            exempt_paths=public,
         ),
     ]
 
@@ -122,6 +133,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
             pre_session_tokens=pre_session_tokens,
             pre_session_paths=[e.path for e in endpoints if e.access is Access.PRE_SESSION],
             docs_policy=docs_policy,
+            public_paths=[e.path for e in endpoints if e.access is Access.PUBLIC],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from core.identity.errors import NotAuthenticatedError
 from core.identity.model import BrowserSession, User
+from core.shared.context import ClientInfo
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.runtime import Runtime
 from entrypoints.bootstrap.settings import Settings
@@ -18,22 +19,33 @@ PRINCIPAL_KEY = "principal"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller, as established by the authentication middleware from the session cookie.
+    """The caller, as established by the authentication middleware from the session
+    cookie or from a bearer access token.
 
-    `token` is the raw session token; it stays in memory for this request (logout,
-    keeping the current session on logout-all or password change) and is never logged.
+    Session callers have `session` and `token`, the raw session token; it stays in
+    memory for this request (logout, keeping the current session on logout-all or
+    password change) and is never logged. Bearer callers have neither, and
+    `token_family`: the refresh-token family (sign-in) their access token belongs to.
     """
 
     user: User
-    session: BrowserSession
-    token: str
+    session: BrowserSession | None = None
+    token: str | None = None
+    token_family: str | None = None
 
     @property
     def user_id(self) -> int:
         assert self.user.id is not None
         return self.user.id
 
+    @property
+    def is_bearer(self) -> bool:
+        """True when a bearer access token, not a session cookie, authenticated the caller."""
+        return self.session is None
+
     def __repr__(self) -> str:  # never print the token
+        if self.session is None:
+            return f"Principal(user_id={self.user.id}, bearer=True)"
         return f"Principal(user_id={self.user.id}, session_id={self.session.id})"
 
 
@@ -68,3 +80,8 @@ def require_principal(conn: HTTPConnection) -> Principal:
 def client_ip(conn: HTTPConnection) -> str | None:
     """The peer address. Behind a proxy, run uvicorn with trusted proxy headers."""
     return conn.client.host if conn.client else None
+
+
+def client_info(conn: HTTPConnection) -> ClientInfo:
+    """Where the request came from, for session lists and the audit trail."""
+    return ClientInfo(ip=client_ip(conn), user_agent=conn.headers.get("user-agent") or None)

@@ -5,10 +5,12 @@ Starlette routes with a per-app SpecTree (validation + OpenAPI), so two apps in 
 process never share state.
 
 Access rules:
-- `PUBLIC`: anyone, no CSRF (system routes, the pre-session CSRF token).
+- `PUBLIC`: anyone, no CSRF (system routes, the pre-session CSRF token, the bearer
+  token endpoints); an Authorization header is not looked at.
 - `PRE_SESSION`: anonymous form posts (login, registration): double-submit CSRF token.
-- `SESSION`: a live session is required (401 otherwise, before the body is looked at);
-  unsafe methods also need the session's CSRF token (403).
+- `SESSION`: a signed-in caller is required (401 otherwise, before the body is looked
+  at): a live session, whose unsafe methods also need the session's CSRF token (403),
+  or a bearer access token (no CSRF).
 """
 
 from __future__ import annotations

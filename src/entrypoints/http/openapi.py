@@ -53,6 +53,7 @@ DOCS_PATH = "/docs"
 SESSION_SCHEME = "sessionCookie"
 CSRF_SCHEME = "csrfToken"
 PRE_SESSION_SCHEME = "preSessionCsrfCookie"
+BEARER_SCHEME = "bearerToken"
 
 
 def _is_json(content_type: str) -> bool:
@@ -151,6 +152,16 @@ def new_spec(settings: Settings) -> SpecTree:
                 ),
             ),
             SecurityScheme(
+                name=BEARER_SCHEME,
+                data=SecuritySchemeData(
+                    type=SecureType.HTTP,
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="An access token from POST /api/v1/auth/token (or /refresh), "
+                    "in `Authorization: Bearer <token>`. No CSRF token is needed with it.",
+                ),
+            ),
+            SecurityScheme(
                 name=PRE_SESSION_SCHEME,
                 data=SecuritySchemeData(
                     type=SecureType.API_KEY,
@@ -183,8 +194,8 @@ def documented_responses(endpoint: Endpoint) -> dict[int, type[BaseModel] | None
 def _security(endpoint: Endpoint) -> list[dict[str, list[str]]] | dict[str, list[str]]:
     if endpoint.access is Access.SESSION:
         if endpoint.unsafe:
-            return [{SESSION_SCHEME: [], CSRF_SCHEME: []}]
-        return [{SESSION_SCHEME: []}]
+            return [{SESSION_SCHEME: [], CSRF_SCHEME: []}, {BEARER_SCHEME: []}]
+        return [{SESSION_SCHEME: []}, {BEARER_SCHEME: []}]
     if endpoint.access is Access.PRE_SESSION:
         return [{PRE_SESSION_SCHEME: [], CSRF_SCHEME: []}]
     return {}

@@ -44,6 +44,8 @@ def profile_settings(
         "env": "test",
         "secret_key": TEST_SECRET,
         "passwords": {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "allow_weak_hashing": True},
+        # Mail stays in the sender's outbox, where tests can read it (and nothing prints).
+        "email": {"backend": "memory"},
     }
     if profile == "memory":
         values["database"] = {"backend": "memory"}

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.testclient import TestClient
 
 from entrypoints.http.openapi import openapi_document
-from entrypoints.http.schemas import auth, problem, system, users
+from entrypoints.http.schemas import auth, notifications, problem, system, tokens, users
 from entrypoints.http.schemas.problem import Problem
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -135,7 +135,7 @@ class Browser:
 def _schema_models() -> dict[str, type[BaseModel]]:
     """Component name -> pydantic model, for every model the schemas package defines."""
     found: dict[str, type[BaseModel]] = {}
-    for module in (auth, problem, system, users):
+    for module in (auth, notifications, problem, system, tokens, users):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel:
                 found[value.__name__] = value

@@ -218,16 +218,58 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/v1/users"): {"201", "400", "403", "409", "413", "415", "422", "503"},
     ("post", "/api/v1/auth/login"): {"200", "400", "401", "403", "413", "415", "422", "503"},
     ("post", "/api/v1/auth/logout"): {"204", "401", "403", "503"},
+    ("post", "/api/v1/auth/token"): {"200", "400", "401", "413", "415", "422", "503"},
+    ("post", "/api/v1/auth/token/refresh"): {"200", "400", "401", "413", "415", "422", "503"},
+    ("post", "/api/v1/auth/token/revoke"): {"204", "400", "413", "415", "422", "503"},
     ("post", "/api/v1/auth/logout-all"): {"204", "400", "401", "403", "413", "415", "422", "503"},
     ("get", "/api/v1/auth/sessions"): {"200", "401", "503"},
     ("delete", "/api/v1/auth/sessions/{session_id}"): {"204", "401", "403", "404", "503"},
     ("get", "/api/v1/users/me"): {"200", "401", "503"},
+    ("get", "/api/v1/notifications/preferences"): {"200", "401", "503"},
+    ("put", "/api/v1/notifications/preferences"): {
+        "200",
+        "400",
+        "401",
+        "403",
+        "413",
+        "415",
+        "422",
+        "503",
+    },
     ("patch", "/api/v1/users/me"): {"200", "400", "401", "403", "409", "413", "415", "422", "503"},
     ("delete", "/api/v1/users/me"): {"204", "400", "401", "403", "413", "415", "422", "503"},
     ("post", "/api/v1/auth/password/change"): {
         "204",
         "400",
         "401",
+        "403",
+        "413",
+        "415",
+        "422",
+        "503",
+    },
+    ("post", "/api/v1/auth/password/reset-request"): {
+        "202",
+        "400",
+        "403",
+        "413",
+        "415",
+        "422",
+        "503",
+    },
+    ("post", "/api/v1/auth/password/reset-confirm"): {
+        "204",
+        "400",
+        "403",
+        "413",
+        "415",
+        "422",
+        "503",
+    },
+    ("post", "/api/v1/auth/email/verify-request"): {"202", "401", "403", "503"},
+    ("post", "/api/v1/auth/email/verify-confirm"): {
+        "204",
+        "400",
         "403",
         "413",
         "415",
@@ -278,10 +320,17 @@ def test_openapi_security_and_schemas(client: TestClient) -> None:
     }
     assert schemes["csrfToken"]["in"] == "header" and schemes["csrfToken"]["name"] == "X-CSRF-Token"
     paths = document["paths"]
-    assert paths["/api/v1/users/me"]["get"]["security"] == [{"sessionCookie": []}]
-    assert paths["/api/v1/users/me"]["patch"]["security"] == [
-        {"sessionCookie": [], "csrfToken": []}
+    assert schemes["bearerToken"]["type"] == "http"
+    assert schemes["bearerToken"]["scheme"] == "bearer"
+    assert paths["/api/v1/users/me"]["get"]["security"] == [
+        {"sessionCookie": []},
+        {"bearerToken": []},
     ]
+    assert paths["/api/v1/users/me"]["patch"]["security"] == [
+        {"sessionCookie": [], "csrfToken": []},
+        {"bearerToken": []},
+    ]
+    assert paths["/api/v1/auth/token"]["post"]["security"] == []
     assert paths["/health"]["get"]["security"] == []
     schemas = document["components"]["schemas"]
     assert set(schemas["UserRead"]["properties"]) == {

@@ -9,7 +9,10 @@ Unsafe methods (anything but GET, HEAD, OPTIONS, TRACE):
   (`scheme://host` from the Host header) or one of `settings.http.trusted_origins`; with
   no Origin, `Sec-Fetch-Site: cross-site` is refused.
 Anonymous requests elsewhere pass (they carry no ambient authority; routes that need a
-user answer 401). A failure is a 403 problem `csrf_failed`, before any route runs, so
+user answer 401), and so do requests authenticated by a bearer token (a browser never
+attaches one by itself, so it is no ambient authority either) and the `exempt_paths`
+(the `PUBLIC` token endpoints: credentials in the body, no cookie set or used).
+A failure is a 403 problem `csrf_failed`, before any route runs, so
 nothing changes.
 """
 
@@ -54,19 +57,28 @@ class CsrfMiddleware:
         pre_session_cookie: str,
         pre_session_tokens: PreSessionTokens,
         trusted_origins: Iterable[str] = (),
+        exempt_paths: Iterable[str] = (),
     ) -> None:
         self.app = app
+        self.exempt_paths = frozenset(exempt_paths)
         self.pre_session_paths = frozenset(pre_session_paths)
         self.pre_session_cookie = pre_session_cookie
         self.tokens = pre_session_tokens
         self.trusted_origins = frozenset(_normalise_origin(o) for o in trusted_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in SAFE_METHODS
+            or scope["path"] in self.exempt_paths
+        ):
             await self.app(scope, receive, send)
             return
         principal = scope_principal(scope)
         pre_session = scope["path"] in self.pre_session_paths
+        if principal is not None and principal.is_bearer and not pre_session:
+            await self.app(scope, receive, send)
+            return
         if (principal is not None or pre_session) and not self._passes(scope, pre_session):
             await problem_response(
                 403, "csrf_failed", "The CSRF token or the request's origin is not valid."
@@ -82,7 +94,11 @@ class CsrfMiddleware:
         if not sent:
             return False
         principal = scope_principal(scope)
-        if principal is not None and constant_time_equals(sent, principal.session.csrf_token):
+        if (
+            principal is not None
+            and principal.session is not None
+            and constant_time_equals(sent, principal.session.csrf_token)
+        ):
             return True
         if pre_session:
             cookie = read_cookie(headers.get(b"cookie"), self.pre_session_cookie)

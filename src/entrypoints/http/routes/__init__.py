@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from entrypoints.http.endpoints import EndpointGroup
 from entrypoints.http.routes import system
-from entrypoints.http.routes.v1 import auth, users
+from entrypoints.http.routes.v1 import auth, notifications, recovery, tokens, users
 
-ALL_GROUPS: tuple[EndpointGroup, ...] = (system.group, auth.group, users.group)
+ALL_GROUPS: tuple[EndpointGroup, ...] = (
+    system.group,
+    auth.group,
+    tokens.group,
+    recovery.group,
+    users.group,
+    notifications.group,
+)

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from core.identity.errors import SessionNotFoundError
 from core.shared.errors import RuleViolationError
-from entrypoints.http.context import client_ip, get_runtime, get_settings, require_principal
+from entrypoints.http.context import client_info, get_runtime, get_settings, require_principal
 from entrypoints.http.cookies import (
     clear_session_cookie,
     session_token,
@@ -61,8 +61,7 @@ async def login(request: Request, json: LoginRequest) -> Response:
     result = await runtime.auth.login(
         json.email,
         json.password,
-        ip=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
+        client=client_info(request),
         previous_token=session_token(request, settings),
     )
     response = ModelResponse(
@@ -74,9 +73,19 @@ async def login(request: Request, json: LoginRequest) -> Response:
 
 @group.post("/api/v1/auth/logout", access=Access.SESSION, responses={204: None})
 async def logout(request: Request) -> Response:
-    """End this session, server-side, at once; the cookie is cleared."""
+    """End this session, server-side, at once; the cookie is cleared.
+
+    With a bearer token: end this sign-in (its refresh token family); the access token
+    itself works until it expires.
+    """
     principal = require_principal(request)
-    await get_runtime(request).auth.logout(principal.token)
+    if principal.token_family is not None:
+        await get_runtime(request).api_tokens.sign_out(
+            principal.user_id, principal.token_family, client=client_info(request)
+        )
+        return no_content()
+    assert principal.token is not None
+    await get_runtime(request).auth.logout(principal.token, client=client_info(request))
     response = no_content()
     clear_session_cookie(response, get_settings(request))
     return response
@@ -84,10 +93,15 @@ async def logout(request: Request) -> Response:
 
 @group.post("/api/v1/auth/logout-all", access=Access.SESSION, responses={204: None})
 async def logout_all(request: Request, json: LogoutAllRequest) -> Response:
-    """End every session of the user (all but this one with `keep_current`)."""
+    """End every session and bearer token of the user (all but this one with
+    `keep_current`). With a bearer token, `keep_current` keeps this sign-in's refresh
+    token; every access token ends, this one too, so refresh once."""
     principal = require_principal(request)
     await get_runtime(request).auth.logout_all(
-        principal.user_id, keep_token=principal.token if json.keep_current else None
+        principal.user_id,
+        keep_token=principal.token if json.keep_current else None,
+        keep_token_family=principal.token_family if json.keep_current else None,
+        client=client_info(request),
     )
     response = no_content()
     if not json.keep_current:
@@ -100,7 +114,8 @@ async def list_sessions(request: Request) -> Response:
     """The user's live sessions, oldest first; `current` marks this one."""
     principal = require_principal(request)
     sessions = await get_runtime(request).auth.list_sessions(principal.user_id)
-    items = [SessionRead.from_session(s, current_id=principal.session.id) for s in sessions]
+    current_id = principal.session.id if principal.session is not None else None
+    items = [SessionRead.from_session(s, current_id=current_id) for s in sessions]
     return ModelResponse(SessionList(items=items, next_cursor=None))
 
 
@@ -115,9 +130,11 @@ async def revoke_session(request: Request) -> Response:
     session_id: int = request.path_params["session_id"]
     if session_id > MAX_ID:
         raise SessionNotFoundError()
-    await get_runtime(request).auth.revoke_session(principal.user_id, session_id)
+    await get_runtime(request).auth.revoke_session(
+        principal.user_id, session_id, client=client_info(request)
+    )
     response = no_content()
-    if session_id == principal.session.id:
+    if principal.session is not None and session_id == principal.session.id:
         clear_session_cookie(response, get_settings(request))
     return response
 
@@ -128,7 +145,8 @@ async def revoke_session(request: Request) -> Response:
     responses={204: None, 403: Problem, 422: Problem},
 )
 async def change_password(request: Request, json: PasswordChange) -> Response:
-    """Change the password; every other session of the user ends.
+    """Change the password; every other session and bearer sign-in of the user ends
+    (with a bearer token, this sign-in's refresh token is kept; refresh once).
 
     A wrong current password is a 403 `wrong_password`; a weak new one a 422.
     """
@@ -139,6 +157,8 @@ async def change_password(request: Request, json: PasswordChange) -> Response:
             json.current_password,
             json.new_password,
             keep_session_token=principal.token,
+            keep_token_family=principal.token_family,
+            client=client_info(request),
         )
     except RuleViolationError as exc:
         if exc.field == "password":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from entrypoints.http.context import get_runtime, get_settings, require_principal
+from entrypoints.http.context import client_info, get_runtime, get_settings, require_principal
 from entrypoints.http.cookies import clear_session_cookie
 from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse, no_content
 from entrypoints.http.schemas.problem import Problem
@@ -25,7 +25,9 @@ async def register(request: Request, json: UserCreate) -> Response:
     409 `email_taken` (emails are unique case-insensitively) or `username_taken`;
     422 for an invalid email or username, a weak password or unknown fields.
     """
-    user = await get_runtime(request).accounts.register(json.email, json.username, json.password)
+    user = await get_runtime(request).accounts.register(
+        json.email, json.username, json.password, client=client_info(request)
+    )
     return ModelResponse(UserRead.from_user(user), status_code=201)
 
 
@@ -60,7 +62,9 @@ async def delete_me(request: Request, json: DeleteMe) -> Response:
     A wrong password is a 403 `wrong_password`.
     """
     principal = require_principal(request)
-    await get_runtime(request).accounts.delete_account(principal.user_id, json.password)
+    await get_runtime(request).accounts.delete_account(
+        principal.user_id, json.password, client=client_info(request)
+    )
     response = no_content()
     clear_session_cookie(response, get_settings(request))
     return response

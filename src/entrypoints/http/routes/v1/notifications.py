@@ -1,0 +1,46 @@
+"""The caller's notification preferences."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from entrypoints.http.context import get_runtime, require_principal
+from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse
+from entrypoints.http.schemas.notifications import (
+    NotificationPreferencesRead,
+    NotificationPreferencesUpdate,
+)
+
+group = EndpointGroup(tags=("notifications",))
+
+PREFERENCES_PATH = "/api/v1/notifications/preferences"
+
+
+@group.get(PREFERENCES_PATH, access=Access.SESSION, responses={200: NotificationPreferencesRead})
+async def read_notification_preferences(request: Request) -> Response:
+    """Which non-essential emails the caller receives (the defaults until changed:
+    everything but marketing). Security mail is always sent."""
+    principal = require_principal(request)
+    preferences = await get_runtime(request).notifications.get_preferences(principal.user_id)
+    return ModelResponse(NotificationPreferencesRead.from_preferences(preferences))
+
+
+@group.route(
+    "PUT",
+    PREFERENCES_PATH,
+    access=Access.SESSION,
+    responses={200: NotificationPreferencesRead},
+)
+async def update_notification_preferences(
+    request: Request, json: NotificationPreferencesUpdate
+) -> Response:
+    """Change some flags; omitted flags keep their value. Answers the stored preferences.
+
+    422 for an unknown flag (there is none for security mail) or a non-boolean value.
+    """
+    principal = require_principal(request)
+    preferences = await get_runtime(request).notifications.update_preferences(
+        principal.user_id, **json.changes()
+    )
+    return ModelResponse(NotificationPreferencesRead.from_preferences(preferences))

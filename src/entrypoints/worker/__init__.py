@@ -1,0 +1,1 @@
+"""The Celery worker and beat entrypoint: `celery -A entrypoints.worker.celery_app ...`."""

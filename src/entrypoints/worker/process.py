@@ -1,0 +1,76 @@
+"""One event loop and one runtime per worker process.
+
+Celery tasks are synchronous functions, while the services are async and hold pools
+(database engine, Redis) bound to the loop they were created on. So each worker process
+keeps ONE `asyncio.Runner` for its whole life, creates the runtime inside it after the
+fork, and runs every task's coroutine on it; `asyncio.run()` per task would create a new
+loop each time and break the pools (PITFALLS: Celery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from entrypoints.bootstrap.runtime import Runtime, start_runtime
+from entrypoints.bootstrap.settings import Settings
+
+T = TypeVar("T")
+
+
+class WorkerProcess:
+    """The asyncio runner and runtime of one worker process (prefork child or solo)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._runner = asyncio.Runner()
+        self._thread = threading.get_ident()
+        # The worker executes jobs handed to it; relaying is beat's and the HTTP
+        # process's business, so no job loops here.
+        self.runtime: Runtime = self._runner.run(start_runtime(settings, run_jobs=False))
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if threading.get_ident() != self._thread:
+            coroutine.close()
+            raise RuntimeError("run the worker with --pool=prefork or --pool=solo, not threads")
+        return self._runner.run(coroutine)
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self.runtime.aclose())
+        finally:
+            self._runner.close()
+
+
+_current: WorkerProcess | None = None
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Remember the settings the process's runtime will be built from."""
+    global _settings
+    _settings = settings
+
+
+def start() -> WorkerProcess:
+    """Create this process's runner and runtime (once); `current()` returns it after."""
+    global _current
+    if _current is None:
+        if _settings is None:
+            raise RuntimeError("entrypoints.worker.process.configure() was not called")
+        _current = WorkerProcess(_settings)
+    return _current
+
+
+def current() -> WorkerProcess:
+    # Prefork children start in `worker_process_init`; a solo worker starts at its
+    # first task (its main process must not build pools before Celery is running).
+    return _current if _current is not None else start()
+
+
+def stop() -> None:
+    global _current
+    process, _current = _current, None
+    if process is not None:
+        process.close()

@@ -1,0 +1,512 @@
+"""The `EmailSender` contract, on the in-memory sender and on the SMTP sender talking to
+a real SMTP server (aiosmtpd) that each test starts on a free local port.
+
+The shared suite checks what every sender promises (the message arrives whole: both
+parts, headers, unicode, a stable Message-ID); the SMTP tests then check the error
+mapping (5xx -> `EmailRejectedError`, 4xx / no server / a silent server / bad login ->
+`UnavailableError`, each within its timeout) and both TLS modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage as MimeMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from adapters.memory.email import InMemoryEmailSender
+from adapters.smtp.sender import SmtpEmailSender, message_id_header
+from core.notifications.errors import EmailRejectedError
+from core.notifications.model import EmailCategory, EmailMessage
+from core.notifications.ports import EmailSender
+from core.shared.errors import UnavailableError
+
+SENDER = "Portico Robot <robot@portico.example>"
+SENDER_DOMAIN = "portico.example"
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivered message, as the receiving side sees it."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    message_id: str | None
+    raw: MimeMessage | None = None
+
+
+def message(**changes: Any) -> EmailMessage:
+    values: dict[str, Any] = {
+        "to": "ada@example.com",
+        "subject": "Grüße aus Zürich — 你好 ✉",
+        "text": "Hallo Ada,\n\ndein Link: https://app.example/verify?token=abc&x=1\n\nÇa va? 👋\n",
+        "html": '<p>Hallo <b>Ada</b>, <a href="https://app.example/verify?token=abc&amp;x=1">'
+        "bestätigen</a> — 你好 👋</p>",
+        "message_id": "verify_email:42:7",
+        "category": EmailCategory.SECURITY,
+    }
+    values.update(changes)
+    return EmailMessage(**values)
+
+
+# --- an SMTP server in the test's own event loop ----------------------------------------
+
+
+class Recorder:
+    """aiosmtpd handler: accepts everything, or answers `rcpt_reply` / `data_reply`."""
+
+    def __init__(self, rcpt_reply: str | None = None, data_reply: str | None = None) -> None:
+        self.envelopes: list[Envelope] = []
+        self.rcpt_reply = rcpt_reply
+        self.data_reply = data_reply
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.rcpt_reply is not None:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_reply is not None:
+            return self.data_reply
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def received(self) -> list[Received]:
+        found = []
+        for envelope in self.envelopes:
+            raw = envelope.original_content or envelope.content
+            assert isinstance(raw, bytes)
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(parsed, MimeMessage)
+            text_part = parsed.get_body(preferencelist=("plain",))
+            html_part = parsed.get_body(preferencelist=("html",))
+            found.append(
+                Received(
+                    to=str(parsed["To"]),
+                    subject=str(parsed["Subject"]),
+                    text=_lines(text_part) or "",
+                    html=_lines(html_part),
+                    message_id=str(parsed["Message-ID"]),
+                    raw=parsed,
+                )
+            )
+        return found
+
+
+def _lines(part: Any) -> str | None:
+    # The wire uses CRLF; readers see their own line ends.
+    return None if part is None else str(part.get_content()).replace("\r\n", "\n")
+
+
+SmtpServer = Callable[..., Awaitable[int]]
+
+
+@pytest.fixture
+async def smtp_server() -> AsyncIterator[SmtpServer]:
+    """`port = await smtp_server(handler, ssl=None, **smtp_options)`: an aiosmtpd server on
+    a free port of 127.0.0.1, closed when the test ends."""
+    servers: list[asyncio.Server] = []
+
+    async def start(handler: Any, ssl: ssl.SSLContext | None = None, **options: Any) -> int:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(handler, hostname="localhost", loop=loop, **options),
+            "127.0.0.1",
+            0,
+            ssl=ssl,
+        )
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+def smtp_sender(port: int, **options: Any) -> SmtpEmailSender:
+    options.setdefault("timeout", 5.0)
+    return SmtpEmailSender(
+        "127.0.0.1", port, sender_address=SENDER, local_hostname="client.test", **options
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- the shared contract ------------------------------------------------------------------
+
+
+@dataclass
+class SenderUnderTest:
+    name: str
+    sender: EmailSender
+    received: Callable[[], list[Received]]
+
+
+def _memory_received(sender: InMemoryEmailSender) -> list[Received]:
+    return [Received(m.to, m.subject, m.text, m.html, m.message_id) for m in sender.outbox]
+
+
+@pytest.fixture(params=["memory", pytest.param("smtp", marks=pytest.mark.integration)])
+async def under_test(request: pytest.FixtureRequest, smtp_server: SmtpServer) -> SenderUnderTest:
+    if request.param == "memory":
+        memory = InMemoryEmailSender()
+        return SenderUnderTest("memory", memory, lambda: _memory_received(memory))
+    recorder = Recorder()
+    port = await smtp_server(recorder)
+    return SenderUnderTest("smtp", smtp_sender(port), recorder.received)
+
+
+def expected_message_id(under_test: SenderUnderTest, message_id: str) -> str:
+    # The memory sender keeps the id as given; SMTP makes a Message-ID header of it.
+    if under_test.name == "memory":
+        return message_id
+    return message_id_header(message_id, SENDER_DOMAIN)
+
+
+async def test_a_sent_message_arrives_with_both_parts_and_unicode_intact(
+    under_test: SenderUnderTest,
+) -> None:
+    sent = message()
+    await under_test.sender.send(sent)
+    (got,) = under_test.received()
+    assert got.to == sent.to
+    assert got.subject == sent.subject
+    assert got.text.rstrip("\n") == sent.text.rstrip("\n")
+    assert got.html is not None and sent.html is not None
+    assert got.html.rstrip("\n") == sent.html.rstrip("\n")
+    assert got.message_id == expected_message_id(under_test, "verify_email:42:7")
+
+
+async def test_a_text_only_message_arrives_without_an_html_part(
+    under_test: SenderUnderTest,
+) -> None:
+    await under_test.sender.send(message(html=None, subject="Plain"))
+    (got,) = under_test.received()
+    assert got.html is None
+    assert got.subject == "Plain" and "Hallo Ada" in got.text
+
+
+async def test_sending_twice_delivers_twice_with_the_same_message_id(
+    under_test: SenderUnderTest,
+) -> None:
+    # Not idempotent by itself: the stable Message-ID is what lets a receiver drop a
+    # repeat after a job was retried.
+    await under_test.sender.send(message())
+    await under_test.sender.send(message())
+    first, second = under_test.received()
+    assert first.message_id == second.message_id is not None
+
+
+async def test_messages_without_an_id_get_distinct_ids(under_test: SenderUnderTest) -> None:
+    await under_test.sender.send(message(message_id=None))
+    await under_test.sender.send(message(message_id=None))
+    first, second = under_test.received()
+    if under_test.name == "smtp":  # the transport adds one; memory keeps None
+        assert first.message_id and second.message_id and first.message_id != second.message_id
+
+
+# --- the in-memory sender's failure injection ---------------------------------------------
+
+
+async def test_memory_sender_fails_as_told_and_keeps_nothing_then() -> None:
+    sender = InMemoryEmailSender()
+    sender.fail_next(UnavailableError(dependency="email"), times=2)
+    sender.fail_next(EmailRejectedError())
+    for expected in (UnavailableError, UnavailableError, EmailRejectedError):
+        with pytest.raises(expected):
+            await sender.send(message())
+    assert sender.outbox == []
+    await sender.send(message())
+    assert len(sender.sent_to("ada@example.com")) == 1
+
+
+# --- SMTP: what arrives on the wire --------------------------------------------------------
+
+
+@pytest.mark.integration
+async def test_smtp_envelope_and_headers(smtp_server: SmtpServer) -> None:
+    recorder = Recorder()
+    port = await smtp_server(recorder)
+    await smtp_sender(port).send(message())
+    (envelope,) = recorder.envelopes
+    assert envelope.mail_from == "robot@portico.example"
+    assert envelope.rcpt_tos == ["ada@example.com"]
+    (got,) = recorder.received()
+    raw = got.raw
+    assert raw is not None
+    assert raw.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in raw.iter_parts()] == ["text/plain", "text/html"]
+    assert all(part.get_content_charset() == "utf-8" for part in raw.iter_parts())
+    # 7-bit clean on the wire, whatever the relay supports.
+    assert all(part["Content-Transfer-Encoding"] == "quoted-printable" for part in raw.iter_parts())
+    assert str(raw["From"]) == SENDER
+    assert raw["Date"] is not None
+    assert got.message_id == "<verify_email%3A42%3A7@portico.example>"
+
+
+def test_message_ids_are_valid_stable_and_distinct() -> None:
+    assert message_id_header("a.b", "x.example") == "<a%2Eb@x.example>"
+    assert message_id_header("a b", "x.example") != message_id_header("a_b", "x.example")
+    assert message_id_header("<given@elsewhere>", "x.example") == "<given@elsewhere>"
+    assert message_id_header("k:1", "x.example") == message_id_header("k:1", "x.example")
+    long_a, long_b = message_id_header(":" * 200, "x.example"), message_id_header(":" * 199, "x")
+    assert len(long_a) < 100 and long_a == message_id_header(":" * 200, "x.example")
+    assert long_a.split("@")[0] != long_b.split("@")[0]
+
+
+# --- SMTP: error mapping -------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        (Recorder(rcpt_reply="550 5.1.1 No such user here"), EmailRejectedError),
+        (Recorder(data_reply="554 5.6.0 Message refused"), EmailRejectedError),
+        (Recorder(rcpt_reply="451 4.3.0 Try again later"), UnavailableError),
+        (Recorder(data_reply="452 4.3.1 Insufficient system storage"), UnavailableError),
+    ],
+    ids=["rcpt-550", "data-554", "rcpt-451", "data-452"],
+)
+async def test_smtp_replies_map_to_permanent_or_transient_errors(
+    smtp_server: SmtpServer, handler: Recorder, expected: type[Exception]
+) -> None:
+    port = await smtp_server(handler)
+    with pytest.raises(expected) as caught:
+        await smtp_sender(port).send(message())
+    assert handler.envelopes == []
+    if isinstance(caught.value, UnavailableError):
+        assert caught.value.dependency == "email"
+    # The server's own words stay out of the detail (it may end up in an answer).
+    assert "Try again" not in str(caught.value) and "No such user" not in str(caught.value)
+
+
+@pytest.mark.integration
+async def test_smtp_closed_port_is_unavailable_at_once() -> None:
+    started = time.monotonic()
+    with pytest.raises(UnavailableError):
+        await smtp_sender(free_port(), timeout=2.0).send(message())
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.integration
+async def test_smtp_silent_server_is_unavailable_within_the_timeout() -> None:
+    # Accepts the connection and never says a word (no greeting).
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(UnavailableError):
+            await smtp_sender(port, timeout=0.5).send(message())
+        assert time.monotonic() - started < 0.5 * 3 + 1.0
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.integration
+async def test_smtp_a_server_that_answers_each_step_just_in_time_hits_the_deadline() -> None:
+    # Every answer comes just inside the per-step timeout, so only the whole-send
+    # deadline (DEADLINE_FACTOR x timeout) can stop the delivery from dragging on.
+    step = 0.3
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.sleep(step)
+            writer.write(b"220 slow.example ESMTP\r\n")
+            while line := await reader.readline():
+                await asyncio.sleep(step)
+                command = line.strip().upper()
+                if command == b"DATA":
+                    writer.write(b"354 go ahead\r\n")
+                    while (await reader.readline()).rstrip(b"\r\n") != b".":
+                        pass
+                    await asyncio.sleep(step)
+                writer.write(b"250 ok\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(UnavailableError):
+            await smtp_sender(port, timeout=0.4).send(message())
+        elapsed = time.monotonic() - started
+        assert 0.4 * 3 - 0.1 <= elapsed < 0.4 * 3 + 0.5
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.integration
+async def test_smtp_login_with_the_right_and_the_wrong_password(smtp_server: SmtpServer) -> None:
+    def authenticator(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"portico",
+            b"s3cret-pass",
+        )
+        # handled=False: aiosmtpd answers 535 itself.
+        return AuthResult(success=ok, handled=False)
+
+    recorder = Recorder()
+    # Plain-text AUTH is fine on loopback in a test; production uses TLS (see below).
+    port = await smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
+    await smtp_sender(port, username="portico", password="s3cret-pass").send(message())
+    assert len(recorder.envelopes) == 1
+    # Bad credentials are the deployment's fault, not the message's: retryable.
+    with pytest.raises(UnavailableError):
+        await smtp_sender(port, username="portico", password="wrong").send(message())
+    assert len(recorder.envelopes) == 1
+
+
+# --- SMTP: TLS -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Certificate:
+    """A throwaway self-signed certificate for 127.0.0.1 (made with the openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return Certificate(cert, key)
+
+
+@pytest.mark.integration
+async def test_smtp_starttls_upgrades_before_login(
+    smtp_server: SmtpServer, certificate: Certificate
+) -> None:
+    seen_tls: list[bool] = []
+
+    def authenticator(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        seen_tls.append(session.ssl is not None)
+        return AuthResult(success=True)
+
+    recorder = Recorder()
+    port = await smtp_server(
+        recorder,
+        tls_context=certificate.server_context(),
+        require_starttls=True,
+        authenticator=authenticator,
+    )
+    sender = smtp_sender(
+        port,
+        starttls=True,
+        username="portico",
+        password="s3cret-pass",
+        tls_context=certificate.client_context(),
+    )
+    await sender.send(message())
+    assert seen_tls == [True]
+    assert len(recorder.envelopes) == 1
+
+
+@pytest.mark.integration
+async def test_smtp_implicit_tls_and_an_untrusted_certificate(
+    smtp_server: SmtpServer, certificate: Certificate
+) -> None:
+    recorder = Recorder()
+    port = await smtp_server(recorder, ssl=certificate.server_context())
+    await smtp_sender(port, use_tls=True, tls_context=certificate.client_context()).send(message())
+    assert len(recorder.envelopes) == 1
+    # The system trust store does not know our certificate: refused, as unavailable.
+    with pytest.raises(UnavailableError):
+        await smtp_sender(port, use_tls=True, timeout=2.0).send(message())
+    assert len(recorder.envelopes) == 1
+
+
+@pytest.mark.integration
+async def test_smtp_starttls_against_a_server_without_it_is_unavailable(
+    smtp_server: SmtpServer,
+) -> None:
+    port = await smtp_server(Recorder())
+    with pytest.raises(UnavailableError):
+        await smtp_sender(port, starttls=True).send(message())
+
+
+def test_smtp_sender_refuses_contradictory_settings() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        SmtpEmailSender("localhost", 25, starttls=True, use_tls=True)
+    with pytest.raises(ValueError, match="no email address"):
+        SmtpEmailSender("localhost", 25, sender_address="Portico")
+    with pytest.raises(ValueError, match="positive"):
+        SmtpEmailSender("localhost", 25, timeout=0)

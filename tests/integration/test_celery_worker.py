@@ -1,0 +1,573 @@
+"""Jobs on real Celery workers: Redis and RabbitMQ brokers, a killed worker, dead letters.
+
+Each worker is a `celery ... worker --pool=prefork --concurrency=1` subprocess, in a
+session of its own (so its pool children can be killed with it), reading this session's
+Postgres database and a broker namespace made for the run: a Redis key prefix on the
+test database, or a RabbitMQ queue of its own; both are deleted afterwards. The test
+process plays the HTTP process: its runtime enqueues jobs and its relay publishes them.
+The jobs are the probes of `celery_probes.py`, registered through the documented
+extension point `PORTICO_JOBS__EXTRA_HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+import redis
+
+from adapters.celery.config import CeleryOptions
+from adapters.celery.dispatcher import CeleryJobDispatcher
+from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.schema import metadata
+from core.platform.jobs import Job, JobState, JobStatus
+from entrypoints.bootstrap.runtime import Runtime, start_runtime
+from entrypoints.bootstrap.settings import Settings
+from tests.databases import create_tables
+from tests.integration.celery_probes import DROP_PROBE_TABLES, PROBE_TABLES, SPEC, plain_dsn
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+WAIT_SECONDS = 30.0
+LEASE_SECONDS = 3
+T = TypeVar("T")
+
+
+# --- settings shared by the test process, the workers, beat and the CLI ----------------
+
+
+@dataclass(frozen=True)
+class Broker:
+    url: str
+    queue: str
+    redis_prefix: str = ""
+
+
+def job_settings(database_url: str, broker: Broker, *, relay: bool = True) -> dict[str, Any]:
+    return {
+        "env": "test",
+        "secret_key": "celery-worker-test-secret-key-0123456789-abcdefghij",
+        "log_level": "INFO",
+        "database": {"url": database_url},
+        "jobs": {
+            "runner": "celery",
+            "relay": relay,
+            "extra_handlers": [SPEC],
+            "max_attempts": 3,
+            "backoff_base_seconds": 0.2,
+            "backoff_max_seconds": 1,
+            "lease_seconds": LEASE_SECONDS,
+            "timeout_seconds": 30,
+            "poll_interval_seconds": 0.1,
+            "sweep_interval_seconds": 0.5,
+        },
+        "celery": {
+            "broker_url": broker.url,
+            "queue": broker.queue,
+            "redis_key_prefix": broker.redis_prefix,
+            "publish_timeout_seconds": 2,
+            # No pidbox exchange left behind on the shared RabbitMQ.
+            "remote_control": False,
+        },
+    }
+
+
+def as_env(values: dict[str, Any], prefix: str = "PORTICO_") -> dict[str, str]:
+    env: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key.upper()}"
+        if isinstance(value, dict):
+            env.update(as_env(value, f"{name}__"))
+        elif isinstance(value, list):
+            env[name] = json.dumps(value)
+        else:
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def process_env(values: dict[str, Any]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
+    env.update(as_env(values), PYTHONPATH=str(REPO))
+    return env
+
+
+# --- processes ---------------------------------------------------------------------
+
+
+class CeleryProcess:
+    """A `celery` subprocess in its own session; stopped (or killed) with its children."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = log.open("ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "entrypoints.worker.celery_app", *args],
+            env=env,
+            cwd=log.parent,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def logged(self, needle: str) -> bool:
+        return needle in self.text()
+
+    def wait_for(self, needle: str, timeout: float = WAIT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} never appeared:\n{self.text()[-3000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL, by PID, to the process and its pool children (its process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self._file.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(15)
+        self.kill()
+
+
+def start_worker(values: dict[str, Any], log: Path) -> CeleryProcess:
+    queue = values["celery"]["queue"]
+    worker = CeleryProcess(
+        [
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "--loglevel=INFO",
+            "--hostname",
+            f"{queue}-{log.stem}@%h",
+        ],
+        process_env(values),
+        log,
+    )
+    worker.wait_for(" ready.")
+    return worker
+
+
+def running(pid: int) -> bool:
+    """True while `pid` runs (a zombie awaiting its reaper does not count)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+# --- database and brokers ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def database(postgres_database: str) -> Iterator[str]:
+    async def setup() -> None:
+        engine = create_engine(postgres_database)
+        try:
+            await create_tables(engine, metadata)
+        finally:
+            await engine.dispose()
+        await sql(postgres_database, PROBE_TABLES)
+
+    asyncio.run(setup())
+    yield postgres_database
+    asyncio.run(sql(postgres_database, DROP_PROBE_TABLES))
+
+
+async def sql(url: str, statement: str, *args: Any) -> Any:
+    connection = await asyncpg.connect(plain_dsn(url), timeout=5)
+    try:
+        if statement.lstrip().upper().startswith("SELECT"):
+            return await connection.fetch(statement, *args)
+        return await connection.execute(statement, *args)
+    finally:
+        await connection.close()
+
+
+def unique(label: str) -> str:
+    return f"portico-test-{label}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def redis_broker(redis_url: str, label: str) -> Iterator[Broker]:
+    name = unique(label)
+    broker = Broker(redis_url, queue=name, redis_prefix=f"{name}:")
+    try:
+        yield broker
+    finally:
+        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            keys = list(client.scan_iter(match=f"{broker.redis_prefix}*", count=500))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+@contextlib.contextmanager
+def rabbitmq_broker(rabbitmq_url: str, label: str) -> Iterator[Broker]:
+    from kombu import Connection
+
+    broker = Broker(rabbitmq_url, queue=unique(label))
+    try:
+        yield broker
+    finally:
+        with Connection(rabbitmq_url, connect_timeout=5) as connection:
+            channel = connection.default_channel
+            channel.queue_delete(broker.queue)
+            channel.exchange_delete(broker.queue)
+
+
+@pytest.fixture(scope="module")
+def redis_worker(
+    database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Broker, CeleryProcess]]:
+    """One worker on a Redis broker, shared by the tests that do not kill it."""
+    with redis_broker(redis_url, "redis") as broker:
+        worker = start_worker(
+            job_settings(database, broker), tmp_path_factory.mktemp("redis") / "worker.log"
+        )
+        try:
+            yield broker, worker
+        finally:
+            worker.stop()
+
+
+@pytest.fixture
+async def runtimes() -> AsyncIterator[Callable[..., Awaitable[Runtime]]]:
+    """Start runtimes playing the HTTP process (relay included unless relay=False)."""
+    started: list[Runtime] = []
+
+    async def start(database_url: str, broker: Broker, *, relay: bool = True) -> Runtime:
+        values = job_settings(database_url, broker, relay=relay)
+        runtime = await start_runtime(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+        started.append(runtime)
+        return runtime
+
+    yield start
+    for runtime in reversed(started):
+        await runtime.aclose()
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+async def enqueue(
+    runtime: Runtime, name: str, key: str, payload: dict[str, Any] | None = None
+) -> None:
+    async with runtime.accounts._uow() as tx:
+        await tx.jobs.enqueue(name, payload or {}, idempotency_key=key)
+        await tx.commit()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]],
+    what: str,
+    *processes: CeleryProcess,
+    timeout: float = WAIT_SECONDS,
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            logs = "\n".join(p.text()[-3000:] for p in processes)
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        await asyncio.sleep(0.1)
+
+
+async def job_state(runtime: Runtime, database: str, key: str) -> JobState | None:
+    rows = await sql(database, "SELECT id FROM jobs WHERE idempotency_key = $1", key)
+    return await runtime.jobs.outbox.get(rows[0]["id"]) if rows else None
+
+
+def in_status(
+    runtime: Runtime, database: str, key: str, status: JobStatus
+) -> Callable[[], Awaitable[JobState | None]]:
+    async def check() -> JobState | None:
+        state = await job_state(runtime, database, key)
+        return state if state is not None and state.status is status else None
+
+    return check
+
+
+async def runs(database: str, key: str) -> list[asyncpg.Record]:
+    return list(
+        await sql(
+            database, "SELECT job_id, attempt, pid FROM probe_runs WHERE key = $1 ORDER BY id", key
+        )
+    )
+
+
+async def effects(database: str, key: str) -> int:
+    rows = await sql(database, "SELECT count(*) AS n FROM probe_effects WHERE key = $1", key)
+    return int(rows[0]["n"])
+
+
+async def run_probe_jobs(runtime: Runtime, database: str, worker: CeleryProcess) -> None:
+    """The same scenario on every broker: three jobs, each done once, effect once."""
+    keys = [unique("effect") for _ in range(3)]
+    for key in keys:
+        await enqueue(runtime, "probe.effect", key, {"n": key})
+    for key in keys:
+        state = await eventually(
+            in_status(runtime, database, key, JobStatus.DONE), f"job {key} done", worker
+        )
+        assert state.attempts == 1 and state.finished_at is not None
+        assert await effects(database, key) == 1
+        assert [run["attempt"] for run in await runs(database, key)] == [1]
+
+
+# --- the tests ---------------------------------------------------------------------
+
+
+async def test_jobs_run_on_a_worker_consuming_from_redis(
+    database: str,
+    redis_worker: tuple[Broker, CeleryProcess],
+    runtimes: Callable[..., Awaitable[Runtime]],
+) -> None:
+    broker, worker = redis_worker
+    runtime = await runtimes(database, broker)
+    await run_probe_jobs(runtime, database, worker)
+
+
+async def test_the_same_jobs_run_on_a_worker_consuming_from_rabbitmq(
+    database: str,
+    rabbitmq_url: str,
+    runtimes: Callable[..., Awaitable[Runtime]],
+    tmp_path: Path,
+) -> None:
+    with rabbitmq_broker(rabbitmq_url, "amqp") as broker:
+        worker = start_worker(job_settings(database, broker), tmp_path / "worker.log")
+        try:
+            assert "amqp://" in worker.text()  # the broker really is RabbitMQ
+            runtime = await runtimes(database, broker)
+            await run_probe_jobs(runtime, database, worker)
+        finally:
+            worker.stop()
+
+
+async def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(
+    database: str,
+    redis_worker: tuple[Broker, CeleryProcess],
+    runtimes: Callable[..., Awaitable[Runtime]],
+) -> None:
+    broker, worker = redis_worker
+    runtime = await runtimes(database, broker)
+    rolled_back, committed = unique("rolled-back"), unique("committed")
+    async with runtime.accounts._uow() as tx:
+        await tx.jobs.enqueue("probe.effect", {}, idempotency_key=rolled_back)
+        await tx.rollback()
+    await enqueue(runtime, "probe.effect", committed)  # enqueued after: a barrier
+    await eventually(
+        in_status(runtime, database, committed, JobStatus.DONE), "the committed job", worker
+    )
+    assert await job_state(runtime, database, rolled_back) is None
+    assert await runs(database, rolled_back) == [] and await effects(database, rolled_back) == 0
+
+
+async def test_a_worker_killed_mid_job_finishes_the_job_exactly_once_after_restart(
+    database: str,
+    redis_url: str,
+    runtimes: Callable[..., Awaitable[Runtime]],
+    tmp_path: Path,
+) -> None:
+    with redis_broker(redis_url, "kill") as broker:
+        values = job_settings(database, broker)
+        first = start_worker(values, tmp_path / "first.log")
+        second: CeleryProcess | None = None
+        try:
+            runtime = await runtimes(database, broker)
+            key = unique("kill")
+            await enqueue(runtime, "probe.effect", key, {"hang_first_run": True})
+            # The first run recorded its effect and now hangs before the job is done.
+            (run,) = await eventually(lambda: runs(database, key), "the first run", first)
+            child = run["pid"]
+            assert child != first.pid and running(child)
+            first.kill()
+            assert not running(first.pid)
+
+            async def child_gone() -> bool:
+                return not running(child)  # SIGKILL lands at once; teardown takes a moment
+
+            await eventually(child_gone, "the pool process to die", timeout=5)
+            state = await job_state(runtime, database, key)
+            assert state is not None and state.status is JobStatus.RUNNING
+            assert state.attempts == 1 and await effects(database, key) == 1
+
+            second = start_worker(values, tmp_path / "second.log")
+            # The lease expires, the relay hands the job out again, the new worker runs it.
+            done = await eventually(
+                in_status(runtime, database, key, JobStatus.DONE), "the job done", second
+            )
+            assert done.attempts == 2 and done.lease == 2
+            assert done.last_error is not None and "lease expired" in done.last_error
+            assert [r["attempt"] for r in await runs(database, key)] == [1, 2]
+            assert await effects(database, key) == 1  # the handler's unique key held
+
+            # A late copy of the finished job (say, redelivered by the broker) is turned
+            # away before the handler: the job is done once.
+            dispatcher = CeleryJobDispatcher(
+                CeleryOptions(broker.url, queue=broker.queue, redis_key_prefix=broker.redis_prefix)
+            )
+            try:
+                await dispatcher.dispatch(Job(done.id, "probe.effect", {}, key, lease=done.lease))
+            finally:
+                await dispatcher.aclose()
+            await eventually(
+                lambda: second.logged('"event": "job_skipped"'), "the late copy skipped", second
+            )
+            assert len(await runs(database, key)) == 2 and await effects(database, key) == 1
+            assert await job_state(runtime, database, key) == done
+        finally:
+            first.kill()
+            if second is not None:
+                second.stop()
+
+
+async def test_a_job_that_always_fails_is_dead_lettered_and_the_cli_retries_it(
+    database: str,
+    redis_worker: tuple[Broker, CeleryProcess],
+    runtimes: Callable[..., Awaitable[Runtime]],
+) -> None:
+    broker, worker = redis_worker
+    runtime = await runtimes(database, broker)
+    key = unique("flaky")
+    await enqueue(runtime, "probe.flaky", key)
+    dead = await eventually(
+        in_status(runtime, database, key, JobStatus.DEAD), "the dead letter", worker
+    )
+    assert dead.attempts == 3 and dead.last_error == "RuntimeError: probe: the switch is off"
+    assert [r["attempt"] for r in await runs(database, key)] == [1, 2, 3]
+
+    cli_env = process_env(job_settings(database, broker, relay=False))
+    listing = await asyncio.to_thread(
+        subprocess.run,
+        [str(BIN / "portico"), "jobs", "dead"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = [line.split("\t") for line in listing.stdout.splitlines() if line[:1].isdigit()]
+    assert [str(dead.id), "probe.flaky", "3"] in [row[:3] for row in rows]
+
+    await sql(database, "INSERT INTO probe_switches (name) VALUES ($1)", key)
+    retry = await asyncio.to_thread(
+        subprocess.run,
+        [str(BIN / "portico"), "jobs", "retry", str(dead.id)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert retry.returncode == 0, retry.stderr
+    # Picked up by the relay's next poll: pending again, due now.
+    done = await eventually(in_status(runtime, database, key, JobStatus.DONE), "the retry", worker)
+    assert done.attempts == 1 and await effects(database, key) == 1
+    assert len(await runs(database, key)) == 4
+
+
+async def test_beat_sweeps_jobs_that_no_process_relayed(
+    database: str,
+    redis_worker: tuple[Broker, CeleryProcess],
+    runtimes: Callable[..., Awaitable[Runtime]],
+    tmp_path: Path,
+) -> None:
+    broker, worker = redis_worker
+    runtime = await runtimes(database, broker, relay=False)  # enqueues, never publishes
+    key = unique("swept")
+    await enqueue(runtime, "probe.effect", key)
+    beat = CeleryProcess(
+        ["beat", "--schedule", str(tmp_path / "beat-schedule"), "--loglevel=INFO"],
+        process_env(job_settings(database, broker)),
+        tmp_path / "beat.log",
+    )
+    try:
+        await eventually(
+            in_status(runtime, database, key, JobStatus.DONE), "the swept job", worker, beat
+        )
+        assert await effects(database, key) == 1
+    finally:
+        beat.stop()
+
+
+class HangingServer:
+    """Accepts TCP connections and never answers: a broker that is up but stuck."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self._clients: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._socket.accept()
+                self._clients.append(client)
+
+    def close(self) -> None:
+        self._socket.close()
+        for client in self._clients:
+            client.close()
+
+
+async def test_a_stuck_broker_leaves_jobs_claimed_and_the_relay_running(
+    database: str, runtimes: Callable[..., Awaitable[Runtime]]
+) -> None:
+    server = HangingServer()
+    try:
+        broker = Broker(f"redis://127.0.0.1:{server.port}/0", queue=unique("stuck"))
+        runtime = await runtimes(database, broker)
+        key = unique("stuck")
+        started = time.monotonic()
+        await enqueue(runtime, "probe.effect", key)
+
+        async def claimed_again() -> JobState | None:
+            state = await job_state(runtime, database, key)
+            return state if state is not None and state.lease >= 2 else None
+
+        # The publish times out; the job stays claimed until its lease expires, then the
+        # relay (still alive) claims it again and retries the publish.
+        state = await eventually(claimed_again, "the job claimed again")
+        assert state.status is JobStatus.CLAIMED and state.attempts == 0
+        assert time.monotonic() - started >= LEASE_SECONDS
+        assert not any(task.done() for task in runtime.jobs._tasks)
+    finally:
+        server.close()

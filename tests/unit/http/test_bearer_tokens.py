@@ -1,0 +1,504 @@
+"""Bearer tokens over HTTP (mobile and API clients), on every profile: sign-in, refresh
+rotation and reuse detection, revocation, CSRF rules, "end every token", and the JWT
+attack matrix."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar
+from typing import Any
+
+import jwt
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.security.jwt import PyJwtAccessTokenCodec, derive_signing_key
+from core.identity.model import AccessTokenClaims
+from tests.unit.http.profiles import TEST_SECRET
+from tests.unit.http.support import Browser, Credentials, new_credentials
+
+TOKEN = "/api/v1/auth/token"
+REFRESH = "/api/v1/auth/token/refresh"
+REVOKE = "/api/v1/auth/token/revoke"
+ME = "/api/v1/users/me"
+KEY = derive_signing_key(TEST_SECRET)
+
+
+class MobileApp:
+    """A bearer client: never sends cookies, never sends a CSRF token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.credentials: Credentials | None = None
+        self.access: str | None = None
+        self.refresh_token: str | None = None
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        bearer: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        sent = dict(headers or {})
+        token = bearer if bearer is not None else self.access
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        self.client.cookies = CookieJar()  # type: ignore[assignment]  # no cookies at all
+        return self.client.request(method, url, headers=sent, **kwargs)
+
+    def sign_in(self, credentials: Credentials) -> Any:
+        response = self.request(
+            "POST",
+            TOKEN,
+            bearer="",
+            json={"email": credentials.email, "password": credentials.password},
+        )
+        if response.status_code == 200:
+            self.credentials = credentials
+            self.access = response.json()["access_token"]
+            self.refresh_token = response.json()["refresh_token"]
+        return response
+
+    def refresh(self, refresh_token: str | None = None) -> Any:
+        response = self.request(
+            "POST", REFRESH, bearer="", json={"refresh_token": refresh_token or self.refresh_token}
+        )
+        if response.status_code == 200 and refresh_token is None:
+            self.access = response.json()["access_token"]
+            self.refresh_token = response.json()["refresh_token"]
+        return response
+
+    def me(self, bearer: str | None = None) -> Any:
+        return self.request("GET", ME, bearer=bearer)
+
+
+@dataclass
+class Signed:
+    browser: Browser
+    credentials: Credentials
+    app: MobileApp
+
+
+@pytest.fixture
+def signed(client: TestClient) -> Signed:
+    """A user signed in twice: a browser session and a mobile app."""
+    browser = Browser(client)
+    credentials = browser.signup()
+    app = MobileApp(client)
+    assert app.sign_in(credentials).status_code == 200
+    return Signed(browser, credentials, app)
+
+
+def new_app(client: TestClient, credentials: Credentials) -> MobileApp:
+    app = MobileApp(client)
+    assert app.sign_in(credentials).status_code == 200
+    return app
+
+
+def assert_invalid_token(response: Any) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "invalid_token"
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge
+
+
+# --- sign-in, refresh, revoke --------------------------------------------------------------
+
+
+def test_token_round_trip(client: TestClient) -> None:
+    credentials = Browser(client).signup()
+    app = MobileApp(client)
+    issued = app.sign_in(credentials)
+    assert issued.status_code == 200
+    body = issued.json()
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert issued.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in issued.headers
+    me = app.me()
+    assert me.status_code == 200 and me.json()["email"] == credentials.email
+
+    old_refresh, old_access = app.refresh_token, app.access
+    refreshed = app.refresh()
+    assert refreshed.status_code == 200 and refreshed.headers["cache-control"] == "no-store"
+    assert app.refresh_token != old_refresh and app.access != old_access
+    assert app.me().status_code == 200
+    assert app.me(bearer=old_access).status_code == 200  # lives on until it expires
+
+    assert (
+        app.request(
+            "POST", REVOKE, bearer="", json={"refresh_token": app.refresh_token}
+        ).status_code
+        == 204
+    )
+    dead = app.refresh()
+    assert dead.status_code == 401 and dead.json()["code"] == "invalid_refresh_token"
+    # Revoking is always 204, known token or not.
+    for token in (app.refresh_token, "never-issued-token"):
+        assert (
+            app.request("POST", REVOKE, bearer="", json={"refresh_token": token}).status_code == 204
+        )
+
+
+def test_wrong_credentials_get_the_login_answer(client: TestClient) -> None:
+    credentials = Browser(client).signup()
+    app = MobileApp(client)
+    wrong = app.sign_in(Credentials(credentials.email, "", "wrong-password-123"))
+    unknown = app.sign_in(Credentials("nobody@example.com", "", credentials.password))
+    for response in (wrong, unknown):
+        assert response.status_code == 401
+        assert response.json()["code"] == "invalid_credentials"
+    assert wrong.json() == unknown.json()
+
+
+def test_token_bodies_are_validated(signed: Signed) -> None:
+    app = signed.app
+    for url, body in [
+        (TOKEN, {"email": signed.credentials.email}),
+        (TOKEN, {**signed.credentials.as_json()}),  # `username` is not a field here
+        (REFRESH, {}),
+        (REFRESH, {"refresh_token": ""}),
+        (REFRESH, {"refresh_token": "x" * 300}),
+        (REVOKE, {"refresh_token": app.refresh_token, "token_type_hint": "access_token"}),
+    ]:
+        response = app.request("POST", url, bearer="", json=body)
+        assert response.status_code == 422, (url, body)
+
+
+def test_refresh_rotation_and_reuse_revokes_the_family(signed: Signed, client: TestClient) -> None:
+    app = signed.app
+    other_device = new_app(client, signed.credentials)
+    first = app.refresh_token
+    assert app.refresh().status_code == 200
+    second = app.refresh_token
+    assert app.refresh().status_code == 200
+    newest = app.refresh_token
+
+    # The rotated-out token comes back: 401, and the whole family ends.
+    reused = app.refresh(first)
+    assert reused.status_code == 401 and reused.json()["code"] == "invalid_refresh_token"
+    assert app.refresh(newest).status_code == 401
+    assert app.refresh(second).status_code == 401
+    # The same user's other sign-in is untouched.
+    assert other_device.refresh().status_code == 200
+
+
+def test_concurrent_refreshes_with_one_token_let_exactly_one_win(signed: Signed) -> None:
+    token = signed.app.refresh_token
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(lambda _: signed.app.refresh(token).status_code, range(2)))
+    assert statuses == [200, 401]
+
+
+# --- bearer requests and CSRF --------------------------------------------------------------
+
+
+def test_bearer_requests_need_no_csrf_token(signed: Signed) -> None:
+    name = new_credentials().username
+    response = signed.app.request("PATCH", ME, json={"username": name})
+    assert response.status_code == 200 and response.json()["username"] == name
+    # A session cookie without a bearer token still needs one.
+    renamed = signed.browser.patch(ME, json={"username": new_credentials().username}, csrf=False)
+    assert renamed.status_code == 403 and renamed.json()["code"] == "csrf_failed"
+    assert signed.browser.me().json()["username"] == name
+
+
+def test_token_endpoints_need_no_csrf_even_beside_a_session_cookie(signed: Signed) -> None:
+    browser = signed.browser  # holds a live session cookie
+    issued = browser.post(
+        TOKEN,
+        json={"email": signed.credentials.email, "password": signed.credentials.password},
+        csrf=False,
+    )
+    assert issued.status_code == 200
+    refreshed = browser.post(
+        REFRESH, json={"refresh_token": issued.json()["refresh_token"]}, csrf=False
+    )
+    assert refreshed.status_code == 200
+    revoked = browser.post(
+        REVOKE, json={"refresh_token": refreshed.json()["refresh_token"]}, csrf=False
+    )
+    assert revoked.status_code == 204
+    assert "set-cookie" not in issued.headers and "set-cookie" not in refreshed.headers
+
+
+def test_an_expired_access_token_sent_along_does_not_block_its_refresh(signed: Signed) -> None:
+    response = signed.app.request(
+        "POST",
+        REFRESH,
+        bearer="expired.or.garbage",
+        json={"refresh_token": signed.app.refresh_token},
+    )
+    assert response.status_code == 200
+
+
+def test_an_invalid_bearer_is_401_even_beside_a_live_session(signed: Signed) -> None:
+    response = signed.browser.get(ME, headers={"Authorization": "Bearer not-a-valid-token"})
+    assert_invalid_token(response)
+    assert signed.browser.me().status_code == 200  # the session itself is fine
+
+
+def test_a_bearer_token_is_the_only_credential_looked_at(
+    signed: Signed, client: TestClient
+) -> None:
+    other = new_credentials()
+    assert Browser(client).register(other).status_code == 201
+    other_app = new_app(client, other)
+    response = signed.browser.get(ME, headers={"Authorization": f"Bearer {other_app.access}"})
+    assert response.status_code == 200 and response.json()["email"] == other.email
+    # And it carries no CSRF exemption for the cookie's session: the bearer user acts.
+    name = new_credentials().username
+    renamed = signed.browser.patch(
+        ME,
+        json={"username": name},
+        csrf=False,
+        headers={"Authorization": f"Bearer {other_app.access}"},
+    )
+    assert renamed.status_code == 200 and renamed.json()["email"] == other.email
+    assert signed.browser.me().json()["username"] != name
+
+
+def test_other_authorization_schemes_are_not_credentials(signed: Signed) -> None:
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    signed.app.access = None
+    anonymous = signed.app.request("GET", ME, headers=basic)
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "not_authenticated"
+    assert signed.browser.get(ME, headers=basic).status_code == 200  # the cookie counts
+
+
+def test_session_routes_work_for_bearer_callers(signed: Signed) -> None:
+    sessions = signed.app.request("GET", "/api/v1/auth/sessions")
+    assert sessions.status_code == 200
+    items = sessions.json()["items"]
+    assert len(items) == 1 and items[0]["current"] is False  # the browser's session
+    ended = signed.app.request("DELETE", f"/api/v1/auth/sessions/{items[0]['id']}")
+    assert ended.status_code == 204
+    assert signed.browser.me().status_code == 401
+    assert signed.app.me().status_code == 200
+
+
+# --- ending tokens -------------------------------------------------------------------------
+
+
+def test_bearer_logout_ends_this_sign_in_only(signed: Signed, client: TestClient) -> None:
+    other_device = new_app(client, signed.credentials)
+    assert signed.app.request("POST", "/api/v1/auth/logout").status_code == 204
+    assert signed.app.refresh().status_code == 401
+    assert other_device.refresh().status_code == 200
+    assert signed.browser.me().status_code == 200
+    # The access token is stateless: it works until it expires (at most expires_in).
+    assert signed.app.me().status_code == 200
+
+
+def test_logout_all_with_a_bearer_token_ends_every_session_and_token(
+    signed: Signed, client: TestClient
+) -> None:
+    other_device = new_app(client, signed.credentials)
+    assert signed.app.request("POST", "/api/v1/auth/logout-all", json={}).status_code == 204
+    assert_invalid_token(signed.app.me())
+    assert_invalid_token(other_device.me())
+    assert signed.app.refresh().status_code == 401
+    assert other_device.refresh().status_code == 401
+    assert signed.browser.me().status_code == 401
+    # Signing in again works at once.
+    again = new_app(client, signed.credentials)
+    assert again.me().status_code == 200
+
+
+def test_logout_all_keep_current_with_a_bearer_token_keeps_this_sign_in(
+    signed: Signed, client: TestClient
+) -> None:
+    other_device = new_app(client, signed.credentials)
+    response = signed.app.request("POST", "/api/v1/auth/logout-all", json={"keep_current": True})
+    assert response.status_code == 204
+    assert_invalid_token(signed.app.me())  # every access token ends, this one too
+    assert other_device.refresh().status_code == 401
+    assert signed.browser.me().status_code == 401
+    assert signed.app.refresh().status_code == 200  # this sign-in refreshes once
+    assert signed.app.me().status_code == 200
+
+
+def test_logout_all_from_a_browser_ends_bearer_tokens(signed: Signed) -> None:
+    assert (
+        signed.browser.post("/api/v1/auth/logout-all", json={"keep_current": True}).status_code
+        == 204
+    )
+    assert_invalid_token(signed.app.me())
+    assert signed.app.refresh().status_code == 401
+    assert signed.browser.me().status_code == 200
+
+
+def test_password_change_from_a_browser_ends_bearer_tokens(signed: Signed) -> None:
+    new_password = "An-entirely-new-password-42"
+    changed = signed.browser.post(
+        "/api/v1/auth/password/change",
+        json={"current_password": signed.credentials.password, "new_password": new_password},
+    )
+    assert changed.status_code == 204
+    assert_invalid_token(signed.app.me())
+    assert signed.app.refresh().status_code == 401
+    assert signed.browser.me().status_code == 200
+    assert MobileApp(signed.app.client).sign_in(signed.credentials).status_code == 401
+
+
+def test_password_change_with_a_bearer_token_keeps_this_sign_in(
+    signed: Signed, client: TestClient
+) -> None:
+    other_device = new_app(client, signed.credentials)
+    changed = signed.app.request(
+        "POST",
+        "/api/v1/auth/password/change",
+        json={
+            "current_password": signed.credentials.password,
+            "new_password": "Another-new-pass-77",
+        },
+    )
+    assert changed.status_code == 204
+    assert_invalid_token(other_device.me())
+    assert other_device.refresh().status_code == 401
+    assert signed.browser.me().status_code == 401
+    assert_invalid_token(signed.app.me())
+    assert signed.app.refresh().status_code == 200
+    assert signed.app.me().status_code == 200
+
+
+def test_account_deletion_ends_bearer_tokens(signed: Signed) -> None:
+    deleted = signed.app.request("DELETE", ME, json={"password": signed.credentials.password})
+    assert deleted.status_code == 204
+    assert_invalid_token(signed.app.me())
+    assert signed.app.refresh().status_code == 401
+
+
+# --- the JWT attack matrix -----------------------------------------------------------------
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _claims_of(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _reissue(
+    genuine: str,
+    *,
+    key: bytes = KEY,
+    alg: str = "HS256",
+    header_typ: str = "at+jwt",
+    **changes: Any,
+) -> str:
+    """The genuine token's claims with `changes` (None drops a claim), signed anew."""
+    body = {**_claims_of(genuine), **changes}
+    body = {k: v for k, v in body.items() if v is not None}
+    return jwt.encode(body, key, algorithm=alg, headers={"typ": header_typ})
+
+
+def _raw(header: dict[str, Any], body: dict[str, Any], signature: str) -> str:
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(body).encode())}.{signature}"
+
+
+def _codec(**changes: Any) -> PyJwtAccessTokenCodec:
+    options: dict[str, Any] = {"issuer": "portico", "audience": "portico-api"}
+    options.update(changes)
+    return PyJwtAccessTokenCodec(options.pop("secret", TEST_SECRET), **options)
+
+
+def _claims(genuine: str, **changes: Any) -> AccessTokenClaims:
+    body = _claims_of(genuine)
+    values: dict[str, Any] = {
+        "subject": int(body["sub"]),
+        "token_id": body["jti"],
+        "family_id": body["fid"],
+        "issued_at": datetime.fromtimestamp(body["iat"], UTC),
+        "expires_at": datetime.fromtimestamp(body["exp"], UTC),
+    }
+    values.update(changes)
+    return AccessTokenClaims(**values)
+
+
+def _alg_confusion(genuine: str) -> str:
+    # RS256 in the header, "signed" with our HMAC key as if it were the public key.
+    head = _b64(json.dumps({"alg": "RS256", "typ": "at+jwt"}).encode())
+    body = genuine.split(".")[1]
+    mac = hmac.new(KEY, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(mac)}"
+
+
+def _tampered(genuine: str, victim_id: int) -> str:
+    head, _, signature = genuine.split(".")
+    body = {**_claims_of(genuine), "sub": str(victim_id)}
+    return f"{head}.{_b64(json.dumps(body, separators=(',', ':')).encode())}.{signature}"
+
+
+HOUR = timedelta(hours=1)
+Attack = Callable[[str, str, int, str | None], str]
+ATTACKS: dict[str, Attack] = {
+    "alg none": lambda g, r, v, s: _raw({"alg": "none", "typ": "at+jwt"}, _claims_of(g), ""),
+    "alg none, signature kept": lambda g, r, v, s: _raw(
+        {"alg": "none"}, _claims_of(g), g.split(".")[2]
+    ),
+    "HS256 with a wrong key": lambda g, r, v, s: _reissue(
+        g, key=derive_signing_key("another-secret-0123456789")
+    ),
+    "HS256 with the raw secret": lambda g, r, v, s: _reissue(g, key=TEST_SECRET.encode()),
+    "HS512 with the right key": lambda g, r, v, s: _reissue(g, alg="HS512"),
+    "RS256 alg confusion": lambda g, r, v, s: _alg_confusion(g),
+    "expired": lambda g, r, v, s: _codec().issue(
+        _claims(g, issued_at=datetime.now(UTC) - 2 * HOUR, expires_at=datetime.now(UTC) - HOUR)
+    ),
+    "issued in the future": lambda g, r, v, s: _codec().issue(
+        _claims(g, issued_at=datetime.now(UTC) + HOUR, expires_at=datetime.now(UTC) + 2 * HOUR)
+    ),
+    "wrong audience": lambda g, r, v, s: _codec(audience="another-api").issue(_claims(g)),
+    "wrong issuer": lambda g, r, v, s: _codec(issuer="someone-else").issue(_claims(g)),
+    "typ refresh": lambda g, r, v, s: _reissue(g, typ="refresh"),
+    "typ missing": lambda g, r, v, s: _reissue(g, typ=None),
+    "header typ JWT": lambda g, r, v, s: _reissue(g, header_typ="JWT"),
+    "tampered payload, original signature": lambda g, r, v, s: _tampered(g, v),
+    "forged subject, right key, no family": lambda g, r, v, s: _reissue(g, sub=str(v), fid=None),
+    "refresh token used as access token": lambda g, r, v, s: r,
+    "session id used as access token": lambda g, r, v, s: s or "missing",
+    "garbage": lambda g, r, v, s: "garbage",
+    "three dots": lambda g, r, v, s: "a.b.c",
+    "truncated": lambda g, r, v, s: g[:-5],
+    "oversized": lambda g, r, v, s: g + "A" * 5000,
+    "not a b64token": lambda g, r, v, s: "abc def",
+    "empty": lambda g, r, v, s: "",
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS), ids=list(ATTACKS))
+def test_jwt_attack_matrix_is_401(attack: str, signed: Signed, client: TestClient) -> None:
+    victim = new_credentials()
+    assert Browser(client).register(victim).status_code == 201
+    victim_app = new_app(client, victim)
+    victim_id = victim_app.me().json()["id"]
+    forged = ATTACKS[attack](
+        signed.app.access or "",
+        signed.app.refresh_token or "",
+        victim_id,
+        signed.browser.session_cookie,
+    )
+    app = MobileApp(client)
+    if forged == "":
+        response = app.request("GET", ME, headers={"Authorization": "Bearer "})
+    else:
+        response = app.request("GET", ME, bearer=forged)
+    assert_invalid_token(response)
+    # Nothing changes with a forged token either.
+    renamed = app.request("PATCH", ME, bearer=forged or "x y", json={"username": "forged_name"})
+    assert renamed.status_code == 401
+    assert victim_app.me().json()["username"] == victim.username
+    assert signed.app.me().json()["username"] == signed.credentials.username
