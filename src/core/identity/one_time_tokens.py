@@ -3,12 +3,14 @@ the job plumbing the mail senders share, and purging expired ones."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.identity.model import OneTimeToken, TokenPurpose
+from core.identity.model import OneTimeToken, TokenPurpose, User
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
+from core.notifications.model import EmailCategory
+from core.notifications.service import NotificationService
 from core.platform.jobs import Job, PermanentJobError
 from core.shared.clock import Clock
 from core.shared.hashing import fingerprint
@@ -42,6 +44,49 @@ async def issue_token(
         )
     )
     return raw
+
+
+async def mail_token_link(
+    uow: IdentityUnitOfWorkFactory,
+    tokens: TokenGenerator,
+    notifications: NotificationService,
+    *,
+    user_id: int,
+    purpose: TokenPurpose,
+    now: datetime,
+    lifetime_seconds: int,
+    template: str,
+    link: Callable[[str], str],
+    message_id: str | None,
+    wanted: Callable[[User], bool] = lambda user: True,
+) -> bool:
+    """Issue a token for the user and mail its link now (the work of a link-mail job).
+
+    False, and nothing sent, when the user is gone or `wanted` says no. The token is
+    committed before the mail goes out; a retry after a failed send issues a fresh one
+    and the unsent one just expires.
+    """
+    async with uow() as tx:
+        user = await tx.users.get(user_id)
+        if user is None or not wanted(user):
+            return False
+        token = await issue_token(
+            tx, tokens, user_id=user_id, purpose=purpose, now=now, lifetime_seconds=lifetime_seconds
+        )
+        await tx.commit()
+    await notifications.deliver(
+        user_id=user_id,
+        to=user.email,
+        template=template,
+        context={
+            "username": user.username,
+            "link": link(token),
+            "expires_minutes": minutes(lifetime_seconds),
+        },
+        category=EmailCategory.SECURITY,
+        message_id=message_id,
+    )
+    return True
 
 
 def burst_key(kind: str, user_id: int, now: datetime, window_seconds: int) -> str:

@@ -9,7 +9,7 @@ from core.audit.model import AuditOutcome
 from core.identity.auditing import IdentityAction, identity_entry, record_alone
 from core.identity.errors import InvalidEmailError, InvalidTokenError
 from core.identity.model import Email, TokenPurpose, User
-from core.identity.one_time_tokens import burst_key, issue_token, job_user_id, minutes
+from core.identity.one_time_tokens import burst_key, job_user_id, mail_token_link
 from core.identity.passwords import PasswordPolicy
 from core.identity.policy import AccountLinkPolicy
 from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
@@ -122,34 +122,18 @@ class PasswordResetService:
         False, and nothing sent, when the account is gone. A retry after a failed send
         issues a fresh token; the unsent one just expires.
         """
-        now = self._clock.now()
-        lifetime = self._links.reset_lifetime_seconds
-        async with self._uow() as tx:
-            user = await tx.users.get(user_id)
-            if user is None:
-                return False
-            token = await issue_token(
-                tx,
-                self._tokens,
-                user_id=user_id,
-                purpose=TokenPurpose.PASSWORD_RESET,
-                now=now,
-                lifetime_seconds=lifetime,
-            )
-            await tx.commit()
-        await self._notifications.deliver(
+        return await mail_token_link(
+            self._uow,
+            self._tokens,
+            self._notifications,
             user_id=user_id,
-            to=user.email,
+            purpose=TokenPurpose.PASSWORD_RESET,
+            now=self._clock.now(),
+            lifetime_seconds=self._links.reset_lifetime_seconds,
             template=PASSWORD_RESET_TEMPLATE,
-            context={
-                "username": user.username,
-                "link": self._links.reset_link(token),
-                "expires_minutes": minutes(lifetime),
-            },
-            category=EmailCategory.SECURITY,
+            link=self._links.reset_link,
             message_id=message_id,
         )
-        return True
 
     async def handle_send_password_reset(self, job: Job) -> None:
         """The `identity.send_password_reset` handler (same Message-ID on a rerun)."""

@@ -6,10 +6,9 @@ from core.audit.model import AuditOutcome
 from core.identity.auditing import IdentityAction, identity_entry, record_alone
 from core.identity.errors import InvalidTokenError, UserNotFoundError
 from core.identity.model import TokenPurpose, User
-from core.identity.one_time_tokens import burst_key, issue_token, job_user_id, minutes
+from core.identity.one_time_tokens import burst_key, job_user_id, mail_token_link
 from core.identity.policy import AccountLinkPolicy
 from core.identity.ports import IdentityUnitOfWorkFactory
-from core.notifications.model import EmailCategory
 from core.notifications.service import NotificationService
 from core.platform.jobs import Job
 from core.shared.clock import Clock
@@ -87,34 +86,19 @@ class EmailVerificationService:
         False, and nothing sent, when the user is gone or already verified. A retry after
         a failed send issues a fresh token; the unsent one just expires.
         """
-        now = self._clock.now()
-        lifetime = self._links.verification_lifetime_seconds
-        async with self._uow() as tx:
-            user = await tx.users.get(user_id)
-            if user is None or user.email_verified:
-                return False
-            token = await issue_token(
-                tx,
-                self._tokens,
-                user_id=user_id,
-                purpose=TokenPurpose.EMAIL_VERIFICATION,
-                now=now,
-                lifetime_seconds=lifetime,
-            )
-            await tx.commit()
-        await self._notifications.deliver(
+        return await mail_token_link(
+            self._uow,
+            self._tokens,
+            self._notifications,
             user_id=user_id,
-            to=user.email,
+            purpose=TokenPurpose.EMAIL_VERIFICATION,
+            now=self._clock.now(),
+            lifetime_seconds=self._links.verification_lifetime_seconds,
             template=VERIFY_EMAIL_TEMPLATE,
-            context={
-                "username": user.username,
-                "link": self._links.verification_link(token),
-                "expires_minutes": minutes(lifetime),
-            },
-            category=EmailCategory.SECURITY,
+            link=self._links.verification_link,
             message_id=message_id,
+            wanted=lambda user: not user.email_verified,
         )
-        return True
 
     async def handle_send_verification_email(self, job: Job) -> None:
         """The `identity.send_verification_email` handler.
