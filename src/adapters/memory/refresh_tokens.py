@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
+from adapters.memory.token_rows import PendingTokenRows, TokenRowState
 from core.identity.model import RefreshToken
 from core.identity.ports import RefreshTokenRepository
-from core.shared.errors import ConflictError
 
 
-@dataclass
-class InMemoryRefreshTokenState:
-    """The committed refresh tokens every unit of work of one factory shares.
-
-    `claims` maps the hash of a token being used to the repository (one per open unit of
-    work) that uses it: the in-memory stand-in for a row lock.
-    """
-
-    tokens: dict[int, RefreshToken] = field(default_factory=dict)
-    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    claims: dict[str, object] = field(default_factory=dict)
+class InMemoryRefreshTokenState(TokenRowState[RefreshToken]):
+    """The committed refresh tokens every unit of work of one factory shares."""
 
 
-class InMemoryRefreshTokenRepository(RefreshTokenRepository):
+class InMemoryRefreshTokenRepository(PendingTokenRows[RefreshToken], RefreshTokenRepository):
     """`RefreshTokenRepository` over an `InMemoryRefreshTokenState` (contract: the port).
 
     Changes stay pending until the unit of work commits. `use` claims the token for this
@@ -35,40 +25,10 @@ class InMemoryRefreshTokenRepository(RefreshTokenRepository):
     runs without awaiting, so each is atomic with respect to other tasks.
     """
 
-    def __init__(self, state: InMemoryRefreshTokenState) -> None:
-        self._state = state
-        self._added: dict[int, RefreshToken] = {}
-        self._used: dict[int, datetime] = {}
-        self._revoked: dict[int, datetime] = {}
-        self._deleted: set[int] = set()
-        self._claimed: set[str] = set()
-
-    def _visible(self) -> list[RefreshToken]:
-        found = []
-        for token_id, token in {**self._state.tokens, **self._added}.items():
-            if token_id in self._deleted:
-                continue
-            used_at = self._used.get(token_id)
-            if used_at is not None and token.used_at is None:
-                token = replace(token, used_at=used_at)
-            revoked_at = self._revoked.get(token_id)
-            if revoked_at is not None and token.revoked_at is None:
-                token = replace(token, revoked_at=revoked_at)
-            found.append(token)
-        return found
-
-    def _by_hash(self, token_hash: str) -> RefreshToken | None:
-        return next((t for t in self._visible() if t.token_hash == token_hash), None)
+    STAMPS = ("used_at", "revoked_at")
 
     async def add(self, token: RefreshToken) -> RefreshToken:
-        # Checked against what this transaction sees; fingerprints of 256-bit tokens do
-        # not collide, so no second check at commit.
-        if self._by_hash(token.token_hash) is not None:
-            raise ConflictError("A token with this fingerprint exists.")
-        stored = replace(token, id=next(self._state.ids))
-        assert stored.id is not None
-        self._added[stored.id] = stored
-        return replace(stored)
+        return self._insert(token)
 
     async def get(self, token_hash: str) -> RefreshToken | None:
         token = self._by_hash(token_hash)
@@ -78,22 +38,13 @@ class InMemoryRefreshTokenRepository(RefreshTokenRepository):
         token = self._by_hash(token_hash)
         if token is None or not token.is_usable(now):
             return None
-        owner = self._state.claims.get(token_hash)
-        if owner is not None and owner is not self:
+        if not self._claim(token_hash):
             return None  # another open transaction is using it
-        self._state.claims[token_hash] = self
-        self._claimed.add(token_hash)
-        assert token.id is not None
-        self._used[token.id] = now
+        self._stamp("used_at", token, now)
         return replace(token, used_at=now)
 
     def _revoke(self, tokens: list[RefreshToken], now: datetime) -> int:
-        count = 0
-        for token in tokens:
-            if token.revoked_at is None and token.id is not None:
-                self._revoked[token.id] = now
-                count += 1
-        return count
+        return sum(self._stamp("revoked_at", token, now) for token in tokens)
 
     async def revoke_family(self, family_id: str, now: datetime) -> int:
         return self._revoke([t for t in self._visible() if t.family_id == family_id], now)
@@ -111,32 +62,4 @@ class InMemoryRefreshTokenRepository(RefreshTokenRepository):
         )
 
     async def purge_expired(self, now: datetime) -> int:
-        doomed = [t.id for t in self._visible() if t.expires_at <= now and t.id is not None]
-        self._deleted.update(doomed)
-        return len(doomed)
-
-    def _commit(self) -> None:
-        """Apply the pending changes; the caller holds the state's lock."""
-        tokens = self._state.tokens
-        tokens.update(self._added)
-        for token_id, used_at in self._used.items():
-            current = tokens.get(token_id)
-            if current is not None and current.used_at is None:
-                tokens[token_id] = replace(current, used_at=used_at)
-        for token_id, revoked_at in self._revoked.items():
-            current = tokens.get(token_id)
-            if current is not None and current.revoked_at is None:
-                tokens[token_id] = replace(current, revoked_at=revoked_at)
-        for token_id in self._deleted:
-            tokens.pop(token_id, None)
-        self._rollback()
-
-    def _rollback(self) -> None:
-        self._added.clear()
-        self._used.clear()
-        self._revoked.clear()
-        self._deleted.clear()
-        for token_hash in self._claimed:
-            if self._state.claims.get(token_hash) is self:
-                del self._state.claims[token_hash]
-        self._claimed.clear()
+        return self._purge_expired(now)
