@@ -79,3 +79,15 @@ async def test_redis_backend_without_a_url_fails_at_startup_not_per_request() ->
         await start_runtime(
             _settings(sessions={"backend": "redis"}, database={"backend": "memory"})
         )
+
+
+async def test_cache_and_rate_limiter_default_to_memory_without_probes() -> None:
+    runtime = await start_runtime(_settings(database={"backend": "memory"}))
+    try:
+        await runtime.cache.set("k", {"v": [1, 2]}, 60)
+        assert await runtime.cache.get("k") == {"v": [1, 2]}
+        decisions = [await runtime.rate_limiter.hit("client", 2, 60) for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, False]
+        assert set(await runtime.readiness()) == {"sessions"}
+    finally:
+        await runtime.aclose()

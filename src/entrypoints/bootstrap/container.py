@@ -16,11 +16,18 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.celery.dispatcher import CeleryJobDispatcher
+from adapters.memcached.cache import MemcachedCache
+from adapters.memcached.client import MemcachedClient, create_memcached
+from adapters.memcached.rate_limit import MemcachedRateLimiter
+from adapters.memory.cache import InMemoryCache
 from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.identity import InMemoryUnitOfWorkFactory
 from adapters.memory.jobs import InMemoryJobStore, InMemoryOutbox, InProcessJobDispatcher
+from adapters.memory.rate_limit import InMemoryRateLimiter
 from adapters.memory.sessions import InMemorySessionStore
+from adapters.redis.cache import RedisCache
 from adapters.redis.client import create_redis
+from adapters.redis.rate_limit import RedisRateLimiter
 from adapters.redis.sessions import RedisSessionStore
 from adapters.security.argon2 import Argon2PasswordHasher
 from adapters.security.jwt import PyJwtAccessTokenCodec
@@ -31,6 +38,7 @@ from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.system.clock import SystemClock
 from adapters.system.console_email import ConsoleEmailSender
 from adapters.system.tokens import SecretsTokenGenerator
+from adapters.threads import ThreadOffload
 from core.identity.passwords import PasswordPolicy
 from core.identity.policy import AccountLinkPolicy, SessionPolicy
 from core.identity.tokens import TokenPolicy
@@ -149,6 +157,20 @@ def _job_policy(settings: Settings) -> JobPolicy:
     )
 
 
+async def _memcached(settings: Settings) -> AsyncIterator[MemcachedClient]:
+    m = settings.memcached
+    client = create_memcached(
+        m.servers,
+        connect_timeout=m.connect_timeout_seconds,
+        timeout=m.timeout_seconds,
+        max_pool_size=m.max_pool_size,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 async def _celery_dispatcher(settings: Settings) -> AsyncIterator[CeleryJobDispatcher]:
     dispatcher = CeleryJobDispatcher(celery_options(settings))
     try:
@@ -166,6 +188,53 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Resource(_engine, settings)
     sessions_redis = providers.Resource(
         _redis, settings, providers.Callable(lambda s: s.redis.sessions_db, settings)
+    )
+
+    cache_redis = providers.Resource(
+        _redis, settings, providers.Callable(lambda s: s.redis.cache_db, settings)
+    )
+    rate_limit_redis = providers.Resource(
+        _redis, settings, providers.Callable(lambda s: s.redis.rate_limit_db, settings)
+    )
+    memcached = providers.Resource(_memcached, settings)
+    # One bound for every Memcached call of the process: no more calls than connections.
+    memcached_offload = providers.Singleton(
+        ThreadOffload, providers.Callable(lambda s: s.memcached.max_pool_size, settings)
+    )
+    cache = providers.Selector(
+        providers.Callable(lambda s: s.cache.backend, settings),
+        memory=providers.Singleton(
+            InMemoryCache,
+            clock,
+            max_entries=providers.Callable(lambda s: s.cache.max_entries, settings),
+        ),
+        redis=providers.Singleton(
+            RedisCache,
+            cache_redis,
+            key_prefix=providers.Callable(lambda s: s.cache.key_prefix, settings),
+        ),
+        memcached=providers.Singleton(
+            MemcachedCache,
+            memcached,
+            key_prefix=providers.Callable(lambda s: s.cache.key_prefix, settings),
+            offload=memcached_offload,
+        ),
+    )
+    rate_limiter = providers.Selector(
+        providers.Callable(lambda s: s.rate_limit.backend, settings),
+        memory=providers.Singleton(InMemoryRateLimiter, clock),
+        redis=providers.Singleton(
+            RedisRateLimiter,
+            rate_limit_redis,
+            key_prefix=providers.Callable(lambda s: s.rate_limit.key_prefix, settings),
+        ),
+        memcached=providers.Singleton(
+            MemcachedRateLimiter,
+            memcached,
+            key_prefix=providers.Callable(lambda s: s.rate_limit.key_prefix, settings),
+            offload=memcached_offload,
+            clock=clock,
+        ),
     )
 
     # Set by every commit that enqueued jobs: wakes this process's relay at once.

@@ -26,6 +26,8 @@ from core.identity.service import (
     TokenService,
 )
 from core.notifications.service import NotificationService
+from core.platform.cache import Cache
+from core.platform.rate_limit import RateLimiter
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.container import Container, build_container
@@ -53,6 +55,9 @@ class Runtime:
     identity_tokens: TokenMaintenanceService
     # Bearer tokens for mobile and API clients (sign-in, refresh, revoke, authenticate).
     api_tokens: TokenService
+    # Set by `start_runtime` from the cache and rate-limit backends the settings choose.
+    cache: Cache = field(init=False, repr=False)
+    rate_limiter: RateLimiter = field(init=False, repr=False)
     probes: dict[str, ReadinessProbe] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
     # Background jobs (entrypoints/bootstrap/jobs.py); set by `start_runtime`.
@@ -150,6 +155,16 @@ async def start_runtime(
         runtime.probes["database"] = lambda: ping_database(engine)
     runtime.probes["sessions"] = ports.session_store.ping
     runtime._closers.append(lambda: _shutdown(container))
+    try:
+        runtime.cache = await _provide(container.cache)
+        runtime.rate_limiter = await _provide(container.rate_limiter)
+    except BaseException:
+        await runtime.aclose()
+        raise
+    if settings.cache.backend != "memory":
+        runtime.probes["cache"] = runtime.cache.ping
+    if settings.rate_limit.backend != "memory":
+        runtime.probes["rate_limit"] = runtime.rate_limiter.ping
     try:
         await _start_jobs(runtime, container, run_jobs=run_jobs)
     except BaseException:

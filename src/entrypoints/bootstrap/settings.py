@@ -165,6 +165,27 @@ class CelerySettings(BaseModel):
     remote_control: bool = True
 
 
+class CacheSettings(BaseModel):
+    backend: Literal["memory", "redis", "memcached"] = "memory"
+    key_prefix: str = "portico:cache:"
+    # In-memory cache size per process (least recently used entries go first).
+    max_entries: int = Field(10_000, ge=1)
+
+
+class RateLimitSettings(BaseModel):
+    backend: Literal["memory", "redis", "memcached"] = "memory"
+    key_prefix: str = "portico:ratelimit:"
+
+
+class MemcachedSettings(BaseModel):
+    # Comma-separated "host:port" list (a JSON list works too).
+    servers: str = "127.0.0.1:11211"
+    connect_timeout_seconds: float = Field(1.0, gt=0)
+    timeout_seconds: float = Field(1.0, gt=0)
+    # Connections per server; also the number of Memcached calls in flight per process.
+    max_pool_size: int = Field(16, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PORTICO_",
@@ -189,6 +210,9 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    memcached: MemcachedSettings = Field(default_factory=MemcachedSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 
