@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 
-from adapters.sqlalchemy.errors import database_errors
-from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.records_identity_tokens import OneTimeTokenRecord
+from adapters.sqlalchemy.token_tables import SqlAlchemyTokenTable
 from core.identity.model import OneTimeToken, TokenPurpose
 from core.identity.ports import OneTimeTokenRepository
 
@@ -28,7 +24,7 @@ def _to_token(record: OneTimeTokenRecord) -> OneTimeToken:
     )
 
 
-class SqlAlchemyOneTimeTokenRepository(OneTimeTokenRepository):
+class SqlAlchemyOneTimeTokenRepository(SqlAlchemyTokenTable, OneTimeTokenRepository):
     """`OneTimeTokenRepository` on the `one_time_tokens` table (contract: the port).
 
     `consume` is a single `UPDATE ... SET used_at = :now WHERE token_hash = :h AND
@@ -37,17 +33,7 @@ class SqlAlchemyOneTimeTokenRepository(OneTimeTokenRepository):
     on SQLite writers run one at a time (`BEGIN IMMEDIATE`). Either way one wins.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    def _errors(self) -> AbstractContextManager[None]:
-        return database_errors(None, Base.metadata)
-
-    async def _count(self, statement: Any) -> int:
-        with self._errors():
-            result = await self._session.execute(statement)
-        assert isinstance(result, CursorResult)
-        return int(result.rowcount)
+    RECORD = OneTimeTokenRecord
 
     async def add(self, token: OneTimeToken) -> OneTimeToken:
         record = OneTimeTokenRecord(
@@ -58,9 +44,7 @@ class SqlAlchemyOneTimeTokenRepository(OneTimeTokenRepository):
             expires_at=token.expires_at,
             used_at=token.used_at,
         )
-        self._session.add(record)
-        with self._errors():
-            await self._session.flush()
+        await self._insert(record)
         return _to_token(record)
 
     async def find_usable(
@@ -100,22 +84,9 @@ class SqlAlchemyOneTimeTokenRepository(OneTimeTokenRepository):
         return int(user_id) if user_id is not None else None
 
     async def invalidate_for_user(self, user_id: int, purpose: TokenPurpose, now: datetime) -> int:
-        statement = (
-            update(OneTimeTokenRecord)
-            .where(
-                OneTimeTokenRecord.user_id == user_id,
-                OneTimeTokenRecord.purpose == purpose.value,
-                OneTimeTokenRecord.used_at.is_(None),
-            )
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
+        return await self._stamp(
+            OneTimeTokenRecord.user_id == user_id,
+            OneTimeTokenRecord.purpose == purpose.value,
+            OneTimeTokenRecord.used_at.is_(None),
+            used_at=now,
         )
-        return await self._count(statement)
-
-    async def purge_expired(self, now: datetime) -> int:
-        statement = (
-            delete(OneTimeTokenRecord)
-            .where(OneTimeTokenRecord.expires_at <= now)
-            .execution_options(synchronize_session=False)
-        )
-        return await self._count(statement)

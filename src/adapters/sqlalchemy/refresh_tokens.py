@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 
-from adapters.sqlalchemy.errors import database_errors
-from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.records_refresh_tokens import RefreshTokenRecord
+from adapters.sqlalchemy.token_tables import SqlAlchemyTokenTable
 from core.identity.model import RefreshToken
 from core.identity.ports import RefreshTokenRepository
 
@@ -29,7 +25,7 @@ def _to_token(record: RefreshTokenRecord) -> RefreshToken:
     )
 
 
-class SqlAlchemyRefreshTokenRepository(RefreshTokenRepository):
+class SqlAlchemyRefreshTokenRepository(SqlAlchemyTokenTable, RefreshTokenRepository):
     """`RefreshTokenRepository` on the `refresh_tokens` table (contract: the port).
 
     `use` is a single `UPDATE ... SET used_at = :now WHERE token_hash = :h AND used_at IS
@@ -39,17 +35,7 @@ class SqlAlchemyRefreshTokenRepository(RefreshTokenRepository):
     bulk UPDATEs of the rows not revoked yet.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    def _errors(self) -> AbstractContextManager[None]:
-        return database_errors(None, Base.metadata)
-
-    async def _count(self, statement: Any) -> int:
-        with self._errors():
-            result = await self._session.execute(statement)
-        assert isinstance(result, CursorResult)
-        return int(result.rowcount)
+    RECORD = RefreshTokenRecord
 
     async def add(self, token: RefreshToken) -> RefreshToken:
         record = RefreshTokenRecord(
@@ -61,9 +47,7 @@ class SqlAlchemyRefreshTokenRepository(RefreshTokenRepository):
             used_at=token.used_at,
             revoked_at=token.revoked_at,
         )
-        self._session.add(record)
-        with self._errors():
-            await self._session.flush()
+        await self._insert(record)
         return _to_token(record)
 
     async def get(self, token_hash: str) -> RefreshToken | None:
@@ -98,16 +82,11 @@ class SqlAlchemyRefreshTokenRepository(RefreshTokenRepository):
         return await self.get(token_hash)
 
     async def revoke_family(self, family_id: str, now: datetime) -> int:
-        statement = (
-            update(RefreshTokenRecord)
-            .where(
-                RefreshTokenRecord.family_id == family_id,
-                RefreshTokenRecord.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-            .execution_options(synchronize_session=False)
+        return await self._stamp(
+            RefreshTokenRecord.family_id == family_id,
+            RefreshTokenRecord.revoked_at.is_(None),
+            revoked_at=now,
         )
-        return await self._count(statement)
 
     async def revoke_all_for_user(
         self, user_id: int, now: datetime, *, keep_family: str | None = None
@@ -118,18 +97,4 @@ class SqlAlchemyRefreshTokenRepository(RefreshTokenRepository):
         ]
         if keep_family is not None:
             conditions.append(RefreshTokenRecord.family_id != keep_family)
-        statement = (
-            update(RefreshTokenRecord)
-            .where(*conditions)
-            .values(revoked_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return await self._count(statement)
-
-    async def purge_expired(self, now: datetime) -> int:
-        statement = (
-            delete(RefreshTokenRecord)
-            .where(RefreshTokenRecord.expires_at <= now)
-            .execution_options(synchronize_session=False)
-        )
-        return await self._count(statement)
+        return await self._stamp(*conditions, revoked_at=now)
