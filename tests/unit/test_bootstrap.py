@@ -25,7 +25,7 @@ def _settings(**overrides: object) -> Settings:
 async def test_memory_profile_selects_memory_adapters_and_probes_only_sessions() -> None:
     runtime = await start_runtime(_settings(database={"backend": "memory"}))
     try:
-        assert isinstance(runtime.accounts._uow, InMemoryUnitOfWorkFactory)
+        assert isinstance(runtime.accounts._uow.inner, InMemoryUnitOfWorkFactory)
         assert isinstance(runtime.auth._sessions, InMemorySessionStore)
         assert await runtime.readiness() == {"sessions": "ok"}
     finally:
@@ -36,7 +36,7 @@ async def test_sql_profile_creates_tables_and_probes_the_database(tmp_path: Path
     url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
     runtime = await start_runtime(_settings(database={"url": url, "auto_create": True}))
     try:
-        assert isinstance(runtime.accounts._uow, SqlAlchemyUnitOfWorkFactory)
+        assert isinstance(runtime.accounts._uow.inner, SqlAlchemyUnitOfWorkFactory)
         user = await runtime.accounts.register("ada@example.com", "ada", "correct horse battery")
         assert (await runtime.accounts.get(user.id or 0)).email == "ada@example.com"
         assert await runtime.readiness() == {"database": "ok", "sessions": "ok"}

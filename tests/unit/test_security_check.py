@@ -38,6 +38,7 @@ GOOD: dict[str, Any] = {
     "database": {"url": f"postgresql+asyncpg://portico:{DB_PASSWORD}@db.internal:5432/portico"},
     "redis": {"url": f"rediss://:{REDIS_PASSWORD}@redis.internal:6380"},
     "sessions": {"backend": "redis"},
+    "rate_limit": {"backend": "redis"},
     "email": {"backend": "smtp", "from_address": "Portico <no-reply@example.com>"},
     "smtp": {
         "host": "smtp.example.com",
@@ -50,6 +51,15 @@ GOOD: dict[str, Any] = {
     "http": {"docs_enabled": False, "trusted_origins": ["https://app.example.com"]},
     "jobs": {"runner": "celery"},
     "celery": {"broker_url": "amqps://portico:Mq4vR8sLx2@mq.internal:5671/portico"},
+}
+
+
+# OAuth sign-in configured as production wants it (added to GOOD by the OAuth cases).
+GOOD_OAUTH: dict[str, Any] = {
+    "backend": "http",
+    "redirect_base_url": "https://api.example.com",
+    "github": {"client_id": "gh-client", "client_secret": "gh-Zq8vT3xK"},
+    "google": {"client_id": "g-client", "client_secret": "g-Wm4pR7sL"},
 }
 
 
@@ -257,7 +267,43 @@ BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
         {"accounts.frontend_url_not_https"},
         "error",
     ),
+    (
+        "fake oauth provider",
+        {"oauth": {**GOOD_OAUTH, "backend": "memory"}},
+        {"oauth.memory"},
+        "error",
+    ),
+    (
+        "oauth callback over http",
+        {"oauth": {**GOOD_OAUTH, "redirect_base_url": "http://api.example.com"}},
+        {"oauth.redirect_not_https"},
+        "error",
+    ),
+    (
+        "oauth endpoint over http",
+        {
+            "oauth": {
+                **GOOD_OAUTH,
+                "github": {**GOOD_OAUTH["github"], "token_url": "http://gh.example/token"},
+            }
+        },
+        {"oauth.endpoint_not_https"},
+        "error",
+    ),
     ("docs enabled", {"http": {"docs_enabled": True}}, {"http.docs_enabled"}, "warning"),
+    (
+        "rate limits in process",
+        {"rate_limit": {"backend": "memory"}},
+        {"rate_limit.memory_store"},
+        "warning",
+    ),
+    ("rate limits off", {"rate_limit": {"enabled": False}}, {"rate_limit.disabled"}, "warning"),
+    (
+        "every proxy trusted",
+        {"http": {"trusted_proxies": ["10.0.0.0/8", "0.0.0.0/0"]}},
+        {"http.trust_every_proxy"},
+        "error",
+    ),
 ]
 
 
@@ -295,6 +341,9 @@ def test_quiet_cases_that_look_suspicious_but_are_fine() -> None:
         # An environment label in front of a random key.
         {"secret_key": "prod-" + GOOD_SECRET[:40]},
         {"jobs": {"runner": "inline"}, "celery": {"broker_url": None}},
+        # OAuth over https with real providers; or a fake backend nobody can reach.
+        {"oauth": GOOD_OAUTH},
+        {"oauth": {"backend": "memory", "redirect_base_url": "http://localhost:8000"}},
     ]
     for overrides in quiet:
         assert check_settings(production(**overrides)) == [], overrides
@@ -407,6 +456,7 @@ def _good_environment(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
         "PORTICO_DATABASE__URL": GOOD["database"]["url"],
         "PORTICO_REDIS__URL": GOOD["redis"]["url"],
         "PORTICO_SESSIONS__BACKEND": "redis",
+        "PORTICO_RATE_LIMIT__BACKEND": "redis",
         "PORTICO_EMAIL__BACKEND": "smtp",
         "PORTICO_SMTP__HOST": "smtp.example.com",
         "PORTICO_SMTP__PORT": "587",

@@ -14,6 +14,10 @@ from adapters.memory.notifications import (
     InMemoryNotificationPreferencesRepository,
     InMemoryNotificationState,
 )
+from adapters.memory.oauth_identities import (
+    InMemoryOAuthIdentityRepository,
+    InMemoryOAuthIdentityState,
+)
 from adapters.memory.one_time_tokens import (
     InMemoryOneTimeTokenRepository,
     InMemoryOneTimeTokenState,
@@ -26,6 +30,7 @@ from adapters.memory.refresh_tokens import (
 from core.audit.ports import AuditLog
 from core.identity.errors import EmailTakenError, UsernameTakenError, UserNotFoundError
 from core.identity.model import User
+from core.identity.oauth_ports import OAuthIdentityRepository
 from core.identity.ports import (
     IdentityUnitOfWork,
     IdentityUnitOfWorkFactory,
@@ -74,6 +79,7 @@ class InMemoryIdentityState:
     audit: InMemoryAuditState = field(default_factory=InMemoryAuditState)
     one_time_tokens: InMemoryOneTimeTokenState = field(default_factory=InMemoryOneTimeTokenState)
     refresh_tokens: InMemoryRefreshTokenState = field(default_factory=InMemoryRefreshTokenState)
+    oauth_identities: InMemoryOAuthIdentityState = field(default_factory=InMemoryOAuthIdentityState)
     # Per-user locks held by `UserRepository.lock` until the unit of work ends (row locks).
     user_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     notifications: InMemoryNotificationState = field(default_factory=InMemoryNotificationState)
@@ -238,6 +244,7 @@ class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
     audit: AuditLog
     one_time_tokens: OneTimeTokenRepository
     refresh_tokens: RefreshTokenRepository
+    oauth_identities: OAuthIdentityRepository
     notification_preferences: NotificationPreferencesRepository
     jobs: JobQueue
 
@@ -253,6 +260,10 @@ class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
         self.one_time_tokens = self._one_time_tokens
         self._refresh_tokens = InMemoryRefreshTokenRepository(state.refresh_tokens)
         self.refresh_tokens = self._refresh_tokens
+        self._oauth_identities = InMemoryOAuthIdentityRepository(
+            state.oauth_identities, self._user_exists
+        )
+        self.oauth_identities = self._oauth_identities
         self._notification_preferences = InMemoryNotificationPreferencesRepository(
             state.notifications, self._user_exists
         )
@@ -276,14 +287,16 @@ class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
         self._audit._rollback()
         self._one_time_tokens._rollback()
         self._refresh_tokens._rollback()
+        self._oauth_identities._rollback()
         self._notification_preferences._rollback()
         self._jobs._rollback()
 
     async def commit(self) -> None:
         async with self._state.lock:
             try:
-                # Users first: theirs is the only commit that can fail, and it fails
-                # before applying anything, so the others are never applied alone.
+                # The checks that can fail come first and apply nothing when they do
+                # (links, then users), so the others are never applied alone.
+                self._oauth_identities._check()
                 self._users._commit()
             except Exception:
                 # As in SQL, a failed commit ends the transaction: nothing survives it.
@@ -291,11 +304,13 @@ class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
                 self._audit._rollback()
                 self._one_time_tokens._rollback()
                 self._refresh_tokens._rollback()
+                self._oauth_identities._rollback()
                 self._notification_preferences._rollback()
                 self._jobs._rollback()
                 raise
             self._one_time_tokens._commit()
             self._refresh_tokens._commit()
+            self._oauth_identities._commit()
             self._audit._commit()
             self._notification_preferences._commit()
             self._jobs._commit()
@@ -305,6 +320,7 @@ class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
         self._audit._rollback()
         self._one_time_tokens._rollback()
         self._refresh_tokens._rollback()
+        self._oauth_identities._rollback()
         self._notification_preferences._rollback()
         self._jobs._rollback()
 

@@ -15,6 +15,7 @@ from adapters.sqlalchemy import (
     records_identity_tokens,  # noqa: F401  (one_time_tokens)
     records_jobs,  # noqa: F401  (jobs)
     records_notifications,  # noqa: F401  (notification_preferences)
+    records_oauth,  # noqa: F401  (oauth_identities)
     records_refresh_tokens,  # noqa: F401  (refresh_tokens)
 )
 from adapters.sqlalchemy.records import Base

@@ -17,10 +17,15 @@ from adapters.sqlalchemy.notifications import (
     NOTIFICATION_CONSTRAINT_ERRORS,
     SqlAlchemyNotificationPreferencesRepository,
 )
+from adapters.sqlalchemy.oauth_identities import (
+    OAUTH_CONSTRAINT_ERRORS,
+    SqlAlchemyOAuthIdentityRepository,
+)
 from adapters.sqlalchemy.one_time_tokens import SqlAlchemyOneTimeTokenRepository
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.refresh_tokens import SqlAlchemyRefreshTokenRepository
 from core.audit.ports import AuditLog
+from core.identity.oauth_ports import OAuthIdentityRepository
 from core.identity.ports import (
     IdentityUnitOfWork,
     IdentityUnitOfWorkFactory,
@@ -41,6 +46,7 @@ from core.shared.clock import Clock
 _CONSTRAINT_ERRORS: ConstraintErrors = {
     **USER_CONSTRAINT_ERRORS,
     **NOTIFICATION_CONSTRAINT_ERRORS,
+    **OAUTH_CONSTRAINT_ERRORS,
 }
 
 
@@ -57,6 +63,7 @@ class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
     audit: AuditLog
     one_time_tokens: OneTimeTokenRepository
     refresh_tokens: RefreshTokenRepository
+    oauth_identities: OAuthIdentityRepository
     notification_preferences: NotificationPreferencesRepository
     jobs: JobQueue
 
@@ -74,6 +81,7 @@ class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
         self.audit = SqlAlchemyAuditLog(self._session)
         self.one_time_tokens = SqlAlchemyOneTimeTokenRepository(self._session)
         self.refresh_tokens = SqlAlchemyRefreshTokenRepository(self._session)
+        self.oauth_identities = SqlAlchemyOAuthIdentityRepository(self._session)
         self.notification_preferences = SqlAlchemyNotificationPreferencesRepository(self._session)
 
     async def __aenter__(self) -> Self:

@@ -20,11 +20,27 @@ from core.identity.recovery import queue_password_changed_mail
 from core.identity.revocation import end_all_tokens
 from core.notifications.model import EmailCategory
 from core.notifications.service import queue_email
+from core.platform.jobs import JobQueue
 from core.shared.clock import Clock
 from core.shared.context import NO_CLIENT, ClientInfo
 from core.shared.hashing import fingerprint
 
 WELCOME_TEMPLATE = "welcome"
+
+
+async def queue_welcome_mail(jobs: JobQueue, user: User) -> None:
+    """Queue the welcome mail of a new account in the transaction that creates it (once
+    per account: the idempotency key is the user id)."""
+    assert user.id is not None
+    await queue_email(
+        jobs,
+        user_id=user.id,
+        to=user.email,
+        template=WELCOME_TEMPLATE,
+        context={"username": user.username},
+        category=EmailCategory.ONBOARDING,
+        idempotency_key=f"{WELCOME_TEMPLATE}:{user.id}",
+    )
 
 
 class AccountService:
@@ -87,15 +103,7 @@ class AccountService:
                     user_id=user.id,
                 )
             )
-            await queue_email(
-                uow.jobs,
-                user_id=user.id,
-                to=user.email,
-                template=WELCOME_TEMPLATE,
-                context={"username": user.username},
-                category=EmailCategory.ONBOARDING,
-                idempotency_key=f"{WELCOME_TEMPLATE}:{user.id}",
-            )
+            await queue_welcome_mail(uow.jobs, user)
             await uow.commit()
         return user
 

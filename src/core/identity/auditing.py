@@ -32,6 +32,8 @@ class IdentityAction(StrEnum):
     TOKEN_REFRESHED = "auth.token_refreshed"
     TOKEN_REUSED = "auth.token_reused"
     TOKEN_REVOKED = "auth.token_revoked"
+    # An OAuth provider account was linked to a user (new account or verified email).
+    OAUTH_LINKED = "account.oauth_linked"
 
 
 def identity_entry(

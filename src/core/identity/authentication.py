@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from core.audit.model import AuditOutcome
+from core.audit.model import AuditOutcome, DetailValue
 from core.identity.auditing import IdentityAction, identity_entry, record_alone
 from core.identity.errors import InvalidCredentialsError, InvalidEmailError, SessionNotFoundError
 from core.identity.model import BrowserSession, Email, User
 from core.identity.policy import SessionPolicy
 from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
 from core.identity.revocation import end_all_tokens
+from core.identity.throttle import LoginThrottle
+from core.identity.user_cache import CachedUsers
 from core.shared.clock import Clock
 from core.shared.context import NO_CLIENT, ClientInfo
 from core.shared.hashing import fingerprint
@@ -48,6 +50,8 @@ class AuthenticationService:
     - Logout-all also ends every bearer token of the user (`revocation.end_all_tokens`).
     - Users can see and end only their own sessions; another user's session id is
       answered exactly like a missing one.
+    - Credential checks are throttled per account and per client address before any
+      hashing (`throttle.LoginThrottle`); a throttled check raises `LoginThrottledError`.
     - Logins (failed ones too), logouts and revocations are audited with the client's
       address and user agent. A failed login is audited in a transaction of its own and
       its answer does not change; a session whose audit entry cannot be written is
@@ -62,8 +66,13 @@ class AuthenticationService:
         tokens: TokenGenerator,
         clock: Clock,
         policy: SessionPolicy,
+        throttle: LoginThrottle,
+        users: CachedUsers,
     ) -> None:
         self._uow = uow
+        # The per-request user read (cache-aside; changed users are forgotten on commit).
+        self._users = users
+        self._throttle = throttle
         self._sessions = sessions
         self._hasher = hasher
         self._tokens = tokens
@@ -81,9 +90,23 @@ class AuthenticationService:
         previous_token: str | None = None,
     ) -> LoginResult:
         user = await self.verify_credentials(email, password, client=client)
+        return await self.start_session_for(user, client=client, previous_token=previous_token)
+
+    async def start_session_for(
+        self,
+        user: User,
+        *,
+        client: ClientInfo = NO_CLIENT,
+        previous_token: str | None = None,
+        **details: DetailValue,
+    ) -> LoginResult:
+        """Log in a user another rule has already authenticated (a password, an OAuth
+        provider): end `previous_token`'s session, start a new one, audit the login with
+        `details` (how the user proved who they are). No session outlives a failed audit."""
         if previous_token:
             await self._sessions.delete(fingerprint(previous_token))
         result = await self._start_session(user, ip=client.ip, user_agent=client.user_agent)
+        extra: dict[str, Any] = dict(details)  # checked by the audit guard, like any detail
         try:
             await record_alone(
                 self._uow,
@@ -93,6 +116,7 @@ class AuthenticationService:
                     client=client,
                     actor_id=user.id,
                     session_id=result.session.id,
+                    **extra,
                 ),
             )
         except BaseException:
@@ -118,6 +142,7 @@ class AuthenticationService:
             normalised = Email(email).value
         except InvalidEmailError:
             normalised = None
+        await self._throttle.check(normalised or email, client.ip)
         user = None
         if normalised is not None:
             async with self._uow(read_only=True) as uow:
@@ -142,8 +167,7 @@ class AuthenticationService:
         if session.is_expired(now):
             await self._sessions.delete(token_hash)
             return None
-        async with self._uow(read_only=True) as uow:
-            user = await uow.users.get(session.user_id)
+        user = await self._users.get(session.user_id)
         if user is None:
             await self._sessions.delete(token_hash)
             return None

@@ -15,6 +15,7 @@ from core.identity.model import (
     TokenPurpose,
     User,
 )
+from core.identity.oauth_ports import OAuthIdentityRepository
 from core.platform.jobs import JobQueue
 from core.shared.query import ListQuery, Page
 from core.shared.unit_of_work import UnitOfWork
@@ -168,15 +169,16 @@ class RefreshTokenRepository(Protocol):
 class IdentityUnitOfWork(UnitOfWork, Protocol):
     """A transaction that can reach the identity repositories.
 
-    `audit`, `one_time_tokens` and `refresh_tokens` write in the same transaction as
-    `users`, so an audit entry or a consumed token exists exactly when the change it
-    goes with commits.
+    `audit`, `one_time_tokens`, `refresh_tokens` and `oauth_identities` write in the same
+    transaction as `users`, so an audit entry, a consumed token or a provider link exists
+    exactly when the change it goes with commits.
     """
 
     users: UserRepository
     audit: AuditLog
     one_time_tokens: OneTimeTokenRepository
     refresh_tokens: RefreshTokenRepository
+    oauth_identities: OAuthIdentityRepository
     # Jobs enqueued here exist only if this transaction commits (the outbox).
     jobs: JobQueue
 

@@ -2,6 +2,7 @@
 
 from core.identity.accounts import AccountService
 from core.identity.authentication import Authenticated, AuthenticationService, LoginResult
+from core.identity.oauth import OAuthLogin, OAuthProviders, OAuthService
 from core.identity.one_time_tokens import TokenMaintenanceService
 from core.identity.recovery import PasswordResetService
 from core.identity.tokens import BearerAuthenticated, TokenPair, TokenPolicy, TokenService
@@ -14,6 +15,9 @@ __all__ = [
     "BearerAuthenticated",
     "EmailVerificationService",
     "LoginResult",
+    "OAuthLogin",
+    "OAuthProviders",
+    "OAuthService",
     "PasswordResetService",
     "TokenMaintenanceService",
     "TokenPair",

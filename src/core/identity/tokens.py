@@ -16,6 +16,7 @@ from core.identity.errors import (
 )
 from core.identity.model import AccessTokenClaims, RefreshToken, User
 from core.identity.ports import AccessTokenCodec, IdentityUnitOfWorkFactory
+from core.identity.user_cache import CachedUsers
 from core.shared.clock import Clock
 from core.shared.context import NO_CLIENT, ClientInfo
 from core.shared.hashing import fingerprint
@@ -104,8 +105,10 @@ class TokenService:
         tokens: TokenGenerator,
         clock: Clock,
         policy: TokenPolicy,
+        users: CachedUsers,
     ) -> None:
         self._uow = uow
+        self._users = users  # the per-request user read, cache-aside
         self._auth = auth
         self._codec = codec
         self._tokens = tokens
@@ -233,8 +236,9 @@ class TokenService:
     async def authenticate(self, access_token: str) -> BearerAuthenticated:
         """The active user behind an access token, or `InvalidAccessTokenError`."""
         claims = self._codec.decode(access_token, self._clock.now())
-        async with self._uow(read_only=True) as tx:
-            user = await tx.users.get(claims.subject)
+        # Cached, but never stale after "end every token": the commit that moves
+        # `tokens_valid_after` forgets the user (`user_cache.InvalidatingUnitOfWorkFactory`).
+        user = await self._users.get(claims.subject)
         if user is None or not user.accepts_token_issued_at(claims.issued_at):
             raise InvalidAccessTokenError()
         return BearerAuthenticated(user=user, claims=claims)

@@ -41,9 +41,16 @@ from adapters.system.tokens import SecretsTokenGenerator
 from adapters.threads import ThreadOffload
 from core.identity.passwords import PasswordPolicy
 from core.identity.policy import AccountLinkPolicy, SessionPolicy
+from core.identity.throttle import LoginThrottle, LoginThrottlePolicy
 from core.identity.tokens import TokenPolicy
+from core.identity.user_cache import CachedUsers
 from core.platform.job_policy import JobPolicy
 from entrypoints.bootstrap.celery import celery_options
+from entrypoints.bootstrap.oauth import (
+    http_oauth_providers,
+    memory_oauth_providers,
+    oauth_http_client,
+)
 from entrypoints.bootstrap.settings import Settings
 
 
@@ -105,6 +112,26 @@ def _token_policy(settings: Settings) -> TokenPolicy:
     return TokenPolicy(
         access_ttl_seconds=t.access_ttl_seconds, refresh_ttl_seconds=t.refresh_ttl_seconds
     )
+
+
+def _login_throttle_policy(settings: Settings) -> LoginThrottlePolicy:
+    r = settings.rate_limit
+    return LoginThrottlePolicy(
+        per_account=r.login_per_account,
+        per_address=r.login_per_address,
+        window_seconds=r.login_window_seconds,
+    )
+
+
+# A memory cache lives in one process and never hears of changes made in another (a
+# second server process, a worker, the CLI): users are kept at most this long there, so
+# logout-all and password changes reach every process within a second (RELIABILITY.md).
+PER_PROCESS_USER_TTL_SECONDS = 1
+
+
+def _user_cache_ttl(settings: Settings) -> int:
+    ttl = settings.cache.user_ttl_seconds
+    return min(ttl, PER_PROCESS_USER_TTL_SECONDS) if settings.cache.backend == "memory" else ttl
 
 
 def _account_links(settings: Settings) -> AccountLinkPolicy:
@@ -236,6 +263,13 @@ class Container(containers.DeclarativeContainer):
             clock=clock,
         ),
     )
+    # Sign-in throttles: the configured limiter, and an in-process one while it is down.
+    login_throttle = providers.Singleton(
+        LoginThrottle,
+        rate_limiter,
+        providers.Singleton(InMemoryRateLimiter, clock),
+        providers.Singleton(_login_throttle_policy, settings),
+    )
 
     # Set by every commit that enqueued jobs: wakes this process's relay at once.
     job_wakeup = providers.Singleton(asyncio.Event)
@@ -254,6 +288,13 @@ class Container(containers.DeclarativeContainer):
     )
     # One unit of work reaches every context's tables, so notifications share it.
     notifications_uow = identity_uow
+    # The per-request user read, cache-aside (bootstrap/services.py wires invalidation).
+    user_cache = providers.Singleton(
+        CachedUsers,
+        identity_uow,
+        cache,
+        ttl_seconds=providers.Callable(_user_cache_ttl, settings),
+    )
     # SMTP connects per message, so no sender has a lifecycle to manage.
     email_sender = providers.Selector(
         providers.Callable(lambda s: s.email.backend, settings),
@@ -283,6 +324,13 @@ class Container(containers.DeclarativeContainer):
     # Bearer tokens: pure computation, so the real codec serves every profile.
     access_token_codec = providers.Singleton(_access_token_codec, settings)
     token_policy = providers.Singleton(_token_policy, settings)
+    # OAuth sign-in: the real providers over one httpx client, or the in-process fake.
+    oauth_http = providers.Resource(oauth_http_client, settings)
+    oauth_providers = providers.Selector(
+        providers.Callable(lambda s: s.oauth.backend, settings),
+        http=providers.Singleton(http_oauth_providers, settings, oauth_http),
+        memory=providers.Singleton(memory_oauth_providers, settings, tokens),
+    )
 
     # Background jobs: the outbox follows the database backend, the dispatcher the runner.
     job_policy = providers.Singleton(_job_policy, settings)

@@ -17,6 +17,7 @@ import structlog
 
 from adapters.sqlalchemy.engine import ping as ping_database
 from adapters.sqlalchemy.schema import create_tables
+from core.identity.oauth import OAuthService
 from core.identity.service import (
     AccountService,
     AuthenticationService,
@@ -55,6 +56,8 @@ class Runtime:
     identity_tokens: TokenMaintenanceService
     # Bearer tokens for mobile and API clients (sign-in, refresh, revoke, authenticate).
     api_tokens: TokenService
+    # Sign-in with GitHub or Google (only the providers the settings enable).
+    oauth: OAuthService
     # Set by `start_runtime` from the cache and rate-limit backends the settings choose.
     cache: Cache = field(init=False, repr=False)
     rate_limiter: RateLimiter = field(init=False, repr=False)
@@ -116,6 +119,7 @@ async def start_runtime(
     try:
         ports = Ports(
             identity_uow=await _provide(container.identity_uow),
+            user_cache=await _provide(container.user_cache),
             session_store=await _provide(container.session_store),
             password_hasher=await _provide(container.password_hasher),
             clock=await _provide(container.clock),
@@ -127,6 +131,8 @@ async def start_runtime(
             account_links=await _provide(container.account_links),
             access_token_codec=await _provide(container.access_token_codec),
             token_policy=await _provide(container.token_policy),
+            login_throttle=await _provide(container.login_throttle),
+            oauth_providers=await _provide(container.oauth_providers),
         )
         if settings.database.backend == "sql" and settings.database.auto_create:
             await create_tables(await _provide(container.engine))
@@ -149,6 +155,7 @@ async def start_runtime(
         password_reset=services[PasswordResetService],
         identity_tokens=services[TokenMaintenanceService],
         api_tokens=services[TokenService],
+        oauth=services[OAuthService],
     )
     if settings.database.backend == "sql":
         engine = await _provide(container.engine)

@@ -456,6 +456,51 @@ def rule_frontend_url(settings: Settings) -> Iterator[Finding]:
         )
 
 
+def _enabled_oauth_providers(settings: Settings) -> list[str]:
+    oauth = _section(settings, "oauth")
+    if oauth is None:
+        return []
+    return [name for name, p in oauth.providers().items() if p.enabled]
+
+
+def rule_oauth_fake_provider(settings: Settings) -> Iterator[Finding]:
+    # The in-process fake approves whatever a test tells it: anyone as anyone.
+    if _enabled_oauth_providers(settings) and settings.oauth.backend == "memory":
+        yield _error(
+            "oauth.memory",
+            env_var("oauth", "backend"),
+            f"{env_var('oauth', 'backend')}=memory signs in with a fake provider that lets "
+            "anyone sign in as anyone; set it to http",
+        )
+
+
+def rule_oauth_urls(settings: Settings) -> Iterator[Finding]:
+    # The callback carries the authorization code and the state cookie is Secure (it
+    # would never come back over http); provider endpoints get the client secret and
+    # hand out access tokens.
+    enabled = _enabled_oauth_providers(settings)
+    if not enabled:
+        return
+    if urlsplit(settings.oauth.redirect_base_url).scheme != "https":
+        yield _error(
+            "oauth.redirect_not_https",
+            env_var("oauth", "redirect_base_url"),
+            f"{env_var('oauth', 'redirect_base_url')} is not https: authorization codes "
+            "would come back in the clear (and the Secure state cookie would not)",
+        )
+    for name in enabled:
+        provider = settings.oauth.providers()[name]
+        for attribute in ("authorize_url", "token_url", "userinfo_url", "emails_url"):
+            url = getattr(provider, attribute, None)
+            if url is not None and urlsplit(url).scheme != "https":
+                yield _error(
+                    "oauth.endpoint_not_https",
+                    env_var("oauth", name, attribute),
+                    f"{env_var('oauth', name, attribute)} is not https: the client secret "
+                    "and access tokens would travel in the clear",
+                )
+
+
 # --- database ---------------------------------------------------------------------------
 
 
@@ -584,6 +629,40 @@ def _redis_urls(settings: Settings) -> list[tuple[str, str]]:
     if broker and urlsplit(broker).scheme.lower() in ("redis", "rediss"):
         urls.append((env_var("celery", "broker_url"), broker))
     return urls
+
+
+def rule_rate_limit_store(settings: Settings) -> Iterator[Finding]:
+    # In-process counts are per process: behind N workers every limit (and the sign-in
+    # throttle) is N times looser, and a restart forgets them.
+    if settings.rate_limit.backend == "memory":
+        yield _warning(
+            "rate_limit.memory_store",
+            env_var("rate_limit", "backend"),
+            f"{env_var('rate_limit', 'backend')}=memory counts per process, so limits and "
+            "sign-in throttles loosen with every worker; set it to redis or memcached",
+        )
+
+
+def rule_rate_limits_disabled(settings: Settings) -> Iterator[Finding]:
+    if not settings.rate_limit.enabled:
+        yield _warning(
+            "rate_limit.disabled",
+            env_var("rate_limit", "enabled"),
+            f"{env_var('rate_limit', 'enabled')}=false serves every client without limits",
+        )
+
+
+def rule_trusted_proxies(settings: Settings) -> Iterator[Finding]:
+    # Trusting everyone lets any client write its own address into X-Forwarded-For and
+    # so pick a fresh rate-limit key (and a fake audit address) on every request.
+    for item in settings.http.trusted_proxies:
+        if ipaddress.ip_network(item, strict=False).prefixlen == 0:
+            yield _error(
+                "http.trust_every_proxy",
+                env_var("http", "trusted_proxies"),
+                f"{env_var('http', 'trusted_proxies')} contains {item}, which trusts every "
+                "client's X-Forwarded-For; list your proxies' addresses only",
+            )
 
 
 def rule_redis_url_missing(settings: Settings) -> Iterator[Finding]:
@@ -759,6 +838,8 @@ RULES: tuple[Rule, ...] = (
     rule_token_lifetimes,
     rule_trusted_origins,
     rule_frontend_url,
+    rule_oauth_fake_provider,
+    rule_oauth_urls,
     rule_database_backend,
     rule_database_url,
     rule_database_auto_create,
@@ -767,6 +848,9 @@ RULES: tuple[Rule, ...] = (
     rule_redis_url_missing,
     rule_redis_password,
     rule_redis_tls,
+    rule_rate_limit_store,
+    rule_rate_limits_disabled,
+    rule_trusted_proxies,
     rule_celery_broker_missing,
     rule_amqp_broker,
     rule_email_backend,

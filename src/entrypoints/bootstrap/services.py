@@ -10,6 +10,7 @@ from typing import Any
 
 import punq
 
+from core.identity.oauth import OAuthProviders, OAuthService
 from core.identity.passwords import PasswordPolicy
 from core.identity.policy import AccountLinkPolicy, SessionPolicy
 from core.identity.ports import (
@@ -27,6 +28,8 @@ from core.identity.service import (
     TokenPolicy,
     TokenService,
 )
+from core.identity.throttle import LoginThrottle
+from core.identity.user_cache import CachedUsers, InvalidatingUnitOfWorkFactory
 from core.notifications.ports import EmailSender, NotificationsUnitOfWorkFactory
 from core.notifications.service import NotificationService
 from core.shared.clock import Clock
@@ -40,6 +43,7 @@ SERVICE_CLASSES: tuple[type, ...] = (
     PasswordResetService,
     TokenMaintenanceService,
     TokenService,
+    OAuthService,
 )
 
 
@@ -48,6 +52,8 @@ class Ports:
     """The port instances chosen by the dependency-injector container."""
 
     identity_uow: IdentityUnitOfWorkFactory
+    # The per-request user read (cache-aside over `identity_uow`).
+    user_cache: CachedUsers
     session_store: SessionStore
     password_hasher: PasswordHasher
     clock: Clock
@@ -59,11 +65,19 @@ class Ports:
     account_links: AccountLinkPolicy
     access_token_codec: AccessTokenCodec
     token_policy: TokenPolicy
+    login_throttle: LoginThrottle
+    oauth_providers: OAuthProviders
 
 
 def build_registry(ports: Ports) -> punq.Container:
     registry = punq.Container()
-    registry.register(IdentityUnitOfWorkFactory, instance=ports.identity_uow)
+    # Every service writes through this one: a commit that changed users forgets them
+    # in `user_cache`, so no use case can leave a stale user behind.
+    registry.register(
+        IdentityUnitOfWorkFactory,
+        instance=InvalidatingUnitOfWorkFactory(ports.identity_uow, ports.user_cache),
+    )
+    registry.register(CachedUsers, instance=ports.user_cache)
     registry.register(SessionStore, instance=ports.session_store)
     registry.register(PasswordHasher, instance=ports.password_hasher)
     registry.register(Clock, instance=ports.clock)
@@ -75,6 +89,8 @@ def build_registry(ports: Ports) -> punq.Container:
     registry.register(AccountLinkPolicy, instance=ports.account_links)
     registry.register(AccessTokenCodec, instance=ports.access_token_codec)
     registry.register(TokenPolicy, instance=ports.token_policy)
+    registry.register(LoginThrottle, instance=ports.login_throttle)
+    registry.register(OAuthProviders, instance=ports.oauth_providers)
     for service in SERVICE_CLASSES:
         registry.register(service, scope=punq.Scope.singleton)
     return registry

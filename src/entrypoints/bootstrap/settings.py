@@ -5,11 +5,15 @@ Every field here is documented in the README's settings table.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from typing import Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from entrypoints.bootstrap.oauth_settings import OAuthSettings
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/portico.db"
 
@@ -65,6 +69,19 @@ class HttpSettings(BaseModel):
     # Origins (scheme://host[:port]) allowed on unsafe requests besides the API's own origin.
     trusted_origins: list[str] = Field(default_factory=list)
     docs_enabled: bool = True
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; the
+    # rightmost address not in this list is the client (rate limits, audit, sessions).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or network") from exc
+        return [item.strip() for item in value]
 
 
 class TokenSettings(BaseModel):
@@ -170,11 +187,71 @@ class CacheSettings(BaseModel):
     key_prefix: str = "portico:cache:"
     # In-memory cache size per process (least recently used entries go first).
     max_entries: int = Field(10_000, ge=1)
+    # How long the user behind a session or access token is cached (a change forgets it
+    # at once; the TTL bounds staleness when that fails). The memory backend, one cache
+    # per process, keeps users at most 1 s: other processes' changes never reach it.
+    user_ttl_seconds: int = Field(30, ge=1, le=3600)
+
+
+# "<limit>/<window seconds>", e.g. "20/600": 20 requests per 10 minutes.
+_RULE = re.compile(r"^\s*(\d{1,5})\s*/\s*(\d{1,7})\s*$")
+_ROUTE = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE) (/\S*)$")
+
+
+def parse_rule(text: str) -> tuple[int, int]:
+    """`"20/600"` -> (20, 600); ValueError for anything else."""
+    match = _RULE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not '<limit>/<window seconds>'")
+    limit, window = int(match[1]), int(match[2])
+    if not (1 <= limit <= 10_000 and 1 <= window <= 30 * 24 * 3600):
+        raise ValueError(f"{text!r}: limit 1..10000, window 1..2592000 seconds")
+    return limit, window
 
 
 class RateLimitSettings(BaseModel):
     backend: Literal["memory", "redis", "memcached"] = "memory"
     key_prefix: str = "portico:ratelimit:"
+    enabled: bool = True
+    # When the store is down: let general traffic through (counted in
+    # portico_rate_limit_fail_open_total) or answer 503. Login throttles never fail open.
+    fail_open: bool = True
+    window_seconds: int = Field(60, ge=1, le=24 * 3600)
+    # Requests per window: per client address when anonymous, per user otherwise.
+    anonymous: int = Field(300, ge=1, le=10_000)
+    authenticated: int = Field(600, ge=1, le=10_000)
+    # Per-user limits by tier code; tiers not listed get `authenticated`.
+    tiers: dict[str, int] = Field(default_factory=dict)
+    # Extra limits on single routes, "METHOD /path/{template}" -> "<limit>/<seconds>",
+    # counted per user (or address) on top of the general one.
+    routes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "POST /api/v1/users": "20/600",
+            "POST /api/v1/auth/password/reset-request": "20/600",
+            "POST /api/v1/auth/email/verify-request": "20/600",
+        }
+    )
+    # Sign-in attempts (login and token sign-in), checked before any hashing.
+    login_per_account: int = Field(10, ge=1, le=10_000)
+    login_per_address: int = Field(100, ge=1, le=10_000)
+    login_window_seconds: int = Field(15 * 60, ge=1, le=24 * 3600)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tier_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for tier, limit in value.items():
+            if not 1 <= limit <= 10_000:
+                raise ValueError(f"tier {tier!r}: limit must be 1..10000")
+        return value
+
+    @field_validator("routes")
+    @classmethod
+    def _route_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        for route, rule in value.items():
+            if _ROUTE.match(route) is None:
+                raise ValueError(f"{route!r} is not 'METHOD /path'")
+            parse_rule(rule)
+        return value
 
 
 class MemcachedSettings(BaseModel):
@@ -213,6 +290,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     memcached: MemcachedSettings = Field(default_factory=MemcachedSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 

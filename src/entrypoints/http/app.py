@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
@@ -30,6 +31,7 @@ from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.middleware.authentication import AuthenticationMiddleware
 from entrypoints.http.middleware.body_limit import BodyLimitMiddleware
 from entrypoints.http.middleware.csrf import CsrfMiddleware
+from entrypoints.http.middleware.rate_limit import RateLimitMiddleware, RateLimitPolicy
 from entrypoints.http.middleware.request_context import RequestContextMiddleware
 from entrypoints.http.middleware.security_headers import (
     API_CSP,
@@ -62,22 +64,30 @@ def build_middleware(
     pre_session_paths: list[str],
     docs_policy: str,
     public_paths: list[str] | None = None,
+    exempt_paths: list[str] | None = None,
 ) -> list[Middleware]:
-    """The stack, outermost first (ARCHITECTURE.md section 6).
+    """The stack, outermost first (ARCHITECTURE.md section 6, but rate limits run just
+    inside authentication: see `middleware/rate_limit.py`).
 
     `public_paths` (the `PUBLIC` endpoints) need no CSRF token; bearer tokens are not
     looked at there nor on the `pre_session_paths` (see `entrypoints/http/bearer.py`).
+    `exempt_paths` (health, readiness, metrics) are not rate limited.
     """
     public = list(public_paths or ())
-    return [
+    stack = [
         Middleware(RequestContextMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure, docs_csp=docs_policy),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes),
-        # Rate limiting goes here: after the body limit, before authentication.
         Middleware(
             AuthenticationMiddleware,
             cookie_name=settings.session_cookie_name,
             identity_free_paths=[*public, *pre_session_paths],
+        ),
+        # Inside authentication: limits are per user and per tier (see its module doc).
+        Middleware(
+            RateLimitMiddleware,
+            policy=RateLimitPolicy(settings.rate_limit, exempt_paths=exempt_paths or ()),
+            metrics=metrics,
         ),
         Middleware(
             CsrfMiddleware,
@@ -88,6 +98,12 @@ def build_middleware(
             exempt_paths=public,
         ),
     ]
+    if settings.http.trusted_proxies:
+        # Outermost, so every layer (rate limits, audit, sessions list) sees the client.
+        stack.insert(
+            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
+        )
+    return stack
 
 
 def create_app(settings: Settings, *, container: Container | None = None) -> Starlette:
@@ -134,6 +150,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
             pre_session_paths=[e.path for e in endpoints if e.access is Access.PRE_SESSION],
             docs_policy=docs_policy,
             public_paths=[e.path for e in endpoints if e.access is Access.PUBLIC],
+            exempt_paths=[e.path for e in endpoints if not e.rate_limited],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from starlette.responses import Response
@@ -75,6 +76,17 @@ def with_bearer_challenge(send: Send) -> Send:
 
 
 def bearer_applies(scope: Scope, identity_free_paths: frozenset[str]) -> bool:
-    """Whether this request's Authorization header is looked at (see the module doc)."""
+    """Whether this request's Authorization header is looked at (see the module doc).
+
+    Identity-free paths may be route templates (`/api/v1/auth/oauth/{provider}/...`)."""
     path: str = scope.get("path", "")
-    return path.startswith(API_PREFIX) and path not in identity_free_paths
+    if not path.startswith(API_PREFIX) or path in identity_free_paths:
+        return False
+    return not any(_template(free).match(path) for free in identity_free_paths if "{" in free)
+
+
+@functools.lru_cache(maxsize=128)
+def _template(path: str) -> re.Pattern[str]:
+    """A route template as a regex: each `{param}` matches one path segment."""
+    literal = re.split(r"\{[^/{}]+\}", path)
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in literal) + "$")

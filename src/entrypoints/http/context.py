@@ -78,7 +78,8 @@ def require_principal(conn: HTTPConnection) -> Principal:
 
 
 def client_ip(conn: HTTPConnection) -> str | None:
-    """The peer address. Behind a proxy, run uvicorn with trusted proxy headers."""
+    """The client address: the peer's, or from `X-Forwarded-For` when the peer is one of
+    `PORTICO_HTTP__TRUSTED_PROXIES` (rewritten by the outermost middleware)."""
     return conn.client.host if conn.client else None
 
 

@@ -44,6 +44,8 @@ class Endpoint:
     # Statuses the pipeline can answer besides the declared ones are added in app.py.
     touches_runtime: bool = True
     description: str = ""
+    # False for probes (health, readiness, metrics): never throttled.
+    rate_limited: bool = True
 
     @property
     def body_model(self) -> type[BaseModel] | None:
@@ -60,6 +62,7 @@ class Endpoint:
 class EndpointGroup:
     tags: tuple[str, ...]
     endpoints: list[Endpoint] = field(default_factory=list)
+    rate_limited: bool = True
 
     def route(
         self,
@@ -80,6 +83,7 @@ class EndpointGroup:
                     responses=dict(responses),
                     tags=self.tags,
                     touches_runtime=touches_runtime,
+                    rate_limited=self.rate_limited,
                 )
             )
             return handler

@@ -10,7 +10,8 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class HttpMetrics:
-    """Request count and latency by method, route template and status.
+    """Request count and latency by method, route template and status; rate-limit
+    refusals by rule and requests let through while the rate-limit store was down.
 
     Labels use the route *template* (`/api/v1/auth/sessions/{session_id:int}`), never the
     raw path, and unknown methods fold into `OTHER`, so cardinality stays bounded.
@@ -31,6 +32,17 @@ class HttpMetrics:
             "Time to answer HTTP requests.",
             ("method", "route", "status"),
             buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "portico_rate_limited_total",
+            "Requests refused with 429, by rule (general or the route's own).",
+            ("rule",),
+            registry=self.registry,
+        )
+        self.rate_limit_fail_open = Counter(
+            "portico_rate_limit_fail_open_total",
+            "Requests let through unchecked because the rate-limit store was down.",
             registry=self.registry,
         )
 

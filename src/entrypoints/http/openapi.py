@@ -188,6 +188,8 @@ def documented_responses(endpoint: Endpoint) -> dict[int, type[BaseModel] | None
         codes.setdefault(403, Problem)
     if endpoint.touches_runtime:
         codes.setdefault(503, Problem)
+    if endpoint.rate_limited:
+        codes.setdefault(429, Problem)
     return dict(sorted(codes.items()))
 
 

@@ -8,27 +8,19 @@ from entrypoints.bootstrap.settings import Settings
 from entrypoints.http.app import create_app
 
 
-def serve(
-    settings: Settings,
-    host: str,
-    port: int,
-    *,
-    proxy_headers: bool = False,
-    forwarded_allow_ips: str | None = None,
-) -> None:
+def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until interrupted.
 
-    Proxy headers are off by default: the client address (sessions list, later rate
-    limits) is the peer's. Behind a proxy, turn them on and name the proxy's addresses
-    in `forwarded_allow_ips`. uvicorn's access log is off: the app logs every request
-    itself (JSON, no secrets).
+    uvicorn's own proxy-header handling is off (it would trust 127.0.0.1 by default):
+    the app trusts `X-Forwarded-For` only from `PORTICO_HTTP__TRUSTED_PROXIES`, so the
+    client address (rate limits, audit, sessions list) is the same under any server.
+    uvicorn's access log is off: the app logs every request itself (JSON, no secrets).
     """
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
+        proxy_headers=False,
         access_log=False,
         server_header=False,
         lifespan="on",

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from adapters.memory.cache import InMemoryCache
 from adapters.memory.clock import ManualClock
 from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.identity import InMemoryUnitOfWorkFactory
 from adapters.memory.jobs import InMemoryJobStore, InMemoryOutbox
+from adapters.memory.rate_limit import InMemoryRateLimiter
 from adapters.memory.security import InMemoryPasswordHasher
 from adapters.memory.sessions import InMemorySessionStore
 from adapters.system.tokens import SecretsTokenGenerator
@@ -19,9 +21,12 @@ from core.identity.passwords import PasswordPolicy
 from core.identity.policy import AccountLinkPolicy, SessionPolicy
 from core.identity.recovery import SEND_PASSWORD_RESET_JOB, PasswordResetService
 from core.identity.service import AccountService, AuthenticationService
+from core.identity.throttle import LoginThrottle, LoginThrottlePolicy
+from core.identity.user_cache import CachedUsers, InvalidatingUnitOfWorkFactory
 from core.identity.verification import SEND_VERIFICATION_EMAIL_JOB, EmailVerificationService
 from core.notifications.model import EmailMessage
 from core.notifications.service import SEND_EMAIL_JOB, NotificationService
+from core.platform.cache import Cache
 from core.platform.jobs import Job, JobHandler
 from core.shared.query import ListQuery, PageRequest
 
@@ -32,18 +37,22 @@ _TOKEN_IN_LINK = re.compile(r"[?&]token=([A-Za-z0-9_-]+)")
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, cache: Cache | None = None) -> None:
         self.clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
         self.jobs = InMemoryJobStore(self.clock)
         self.outbox = InMemoryOutbox(self.jobs)
-        self.uow = InMemoryUnitOfWorkFactory(jobs=self.jobs)
+        self.store = InMemoryUnitOfWorkFactory(jobs=self.jobs)
+        self.cache = cache if cache is not None else InMemoryCache(self.clock)
+        self.users = CachedUsers(self.store, self.cache)
+        # As bootstrap wires it: a commit forgets the users it changed.
+        self.uow = InvalidatingUnitOfWorkFactory(self.store, self.users)
         self.sessions = InMemorySessionStore(self.clock)
         self.hasher = InMemoryPasswordHasher()
         self.tokens = SecretsTokenGenerator()
         self.sender = InMemoryEmailSender()
         self.links = AccountLinkPolicy(frontend_url=FRONTEND)
         policy = PasswordPolicy(min_length=12)
-        self.notifications = NotificationService(self.uow, self.sender)
+        self.notifications = NotificationService(self.store, self.sender)
         self.accounts = AccountService(self.uow, self.sessions, self.hasher, self.clock, policy)
         self.auth = AuthenticationService(
             self.uow,
@@ -52,6 +61,12 @@ class World:
             self.tokens,
             self.clock,
             SessionPolicy(idle_timeout_seconds=600, absolute_lifetime_seconds=3600),
+            throttle=LoginThrottle(
+                InMemoryRateLimiter(self.clock),
+                InMemoryRateLimiter(self.clock),
+                LoginThrottlePolicy(per_account=5, per_address=20, window_seconds=600),
+            ),
+            users=self.users,
         )
         self.verification = EmailVerificationService(
             self.uow, self.notifications, self.tokens, self.clock, self.links

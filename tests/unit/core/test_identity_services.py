@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.memory.cache import InMemoryCache
 from adapters.memory.clock import ManualClock
 from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.rate_limit import InMemoryRateLimiter
 from adapters.memory.security import InMemoryPasswordHasher
 from adapters.memory.sessions import InMemorySessionStore
 from adapters.system.tokens import SecretsTokenGenerator
@@ -22,6 +24,8 @@ from core.identity.errors import (
 from core.identity.passwords import PasswordPolicy
 from core.identity.policy import SessionPolicy
 from core.identity.service import AccountService, AuthenticationService
+from core.identity.throttle import LoginThrottle, LoginThrottlePolicy
+from core.identity.user_cache import CachedUsers, InvalidatingUnitOfWorkFactory
 from core.shared.hashing import fingerprint
 
 PASSWORD = "correct horse battery"
@@ -30,7 +34,9 @@ PASSWORD = "correct horse battery"
 class World:
     def __init__(self) -> None:
         self.clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-        self.uow = InMemoryUnitOfWorkFactory()
+        store = InMemoryUnitOfWorkFactory()
+        self.users = CachedUsers(store, InMemoryCache(self.clock))
+        self.uow = InvalidatingUnitOfWorkFactory(store, self.users)
         self.sessions = InMemorySessionStore(self.clock)
         self.hasher = InMemoryPasswordHasher()
         self.policy = SessionPolicy(
@@ -40,7 +46,18 @@ class World:
             self.uow, self.sessions, self.hasher, self.clock, PasswordPolicy(min_length=12)
         )
         self.auth = AuthenticationService(
-            self.uow, self.sessions, self.hasher, SecretsTokenGenerator(), self.clock, self.policy
+            self.uow,
+            self.sessions,
+            self.hasher,
+            SecretsTokenGenerator(),
+            self.clock,
+            self.policy,
+            throttle=LoginThrottle(
+                InMemoryRateLimiter(self.clock),
+                InMemoryRateLimiter(self.clock),
+                LoginThrottlePolicy(per_account=5, per_address=20, window_seconds=600),
+            ),
+            users=self.users,
         )
 
 

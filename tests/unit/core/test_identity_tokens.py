@@ -36,6 +36,7 @@ class TokenWorld(World):
             self.tokens,
             self.clock,
             TokenPolicy(access_ttl_seconds=ACCESS_TTL, refresh_ttl_seconds=REFRESH_TTL),
+            users=self.users,
         )
 
     async def user(self, n: int = 1) -> int:
@@ -345,7 +346,7 @@ async def test_a_sign_in_racing_a_password_change_cannot_outlive_it(world: Token
     changer = asyncio.create_task(change())
     signer = asyncio.create_task(sign_in())
     # Let the sign-in check the (old) password and queue for the user's lock.
-    locks = world.uow.state.user_locks
+    locks = world.store.state.user_locks
     async with asyncio.timeout(5):
         while not getattr(locks.get(user_id), "_waiters", None):
             await asyncio.sleep(0.001)

@@ -6,10 +6,15 @@
             key prefix unique to the test; marked `integration`.
 
 Every profile uses the cheapest argon2 parameters (tests only).
+
+`PORTICO_TEST_EDGE_BACKEND` (memory, redis or memcached; CI runs the suite once with
+each) puts the cache and the rate limiter of every profile on that backend, under key
+prefixes unique to the test, so the same tests prove the backends interchangeable.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ PROFILES = [
     pytest.param("services", id="services", marks=pytest.mark.integration),
 ]
 
+EDGE_BACKEND = os.environ.get("PORTICO_TEST_EDGE_BACKEND", "memory")
 TEST_SECRET = "http-test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -67,7 +73,28 @@ def profile_settings(
         request.addfinalizer(lambda: _drop_redis_keys(redis_url, prefix))
     else:  # pragma: no cover
         raise ValueError(f"unknown profile {profile!r}")
+    _edge_backends(values, request)
     return Settings(_env_file=None, **_merge(values, overrides))  # type: ignore[call-arg]
+
+
+def _edge_backends(values: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    """Cache and rate limiter on `EDGE_BACKEND`, isolated per test by key prefix."""
+    if EDGE_BACKEND == "memory":
+        return
+    prefix: str = request.getfixturevalue("key_prefix")
+    values["cache"] = {"backend": EDGE_BACKEND, "key_prefix": f"{prefix}cache:"}
+    values["rate_limit"] = {"backend": EDGE_BACKEND, "key_prefix": f"{prefix}rl:"}
+    if EDGE_BACKEND == "redis":
+        redis_url: str = request.getfixturevalue("redis_url")
+        db_number = int(redis_url.rstrip("/").rsplit("/", 1)[1])
+        redis = values.setdefault("redis", {})
+        redis.update(url=redis_url, cache_db=db_number, rate_limit_db=db_number)
+        request.addfinalizer(lambda: _drop_redis_keys(redis_url, prefix))
+    elif EDGE_BACKEND == "memcached":
+        servers: list[str] = request.getfixturevalue("memcached_servers")
+        values["memcached"] = {"servers": ",".join(servers)}
+    else:  # pragma: no cover
+        raise ValueError(f"PORTICO_TEST_EDGE_BACKEND={EDGE_BACKEND!r}: memory, redis, memcached")
 
 
 def _drop_redis_keys(url: str, prefix: str) -> None:

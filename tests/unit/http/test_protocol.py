@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from core.shared.errors import UnavailableError
 from tests.unit.http.conftest import MakeClient
+from tests.unit.http.profiles import EDGE_BACKEND
 from tests.unit.http.support import Browser, new_credentials
 
 # --- malformed input --------------------------------------------------------------------
@@ -223,6 +224,9 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/v1/auth/token/revoke"): {"204", "400", "413", "415", "422", "503"},
     ("post", "/api/v1/auth/logout-all"): {"204", "400", "401", "403", "413", "415", "422", "503"},
     ("get", "/api/v1/auth/sessions"): {"200", "401", "503"},
+    ("get", "/api/v1/auth/session"): {"200", "401", "404", "503"},
+    ("get", "/api/v1/auth/oauth/{provider}/authorize"): {"302", "404", "503"},
+    ("get", "/api/v1/auth/oauth/{provider}/callback"): {"302", "400", "404", "409", "422", "503"},
     ("delete", "/api/v1/auth/sessions/{session_id}"): {"204", "401", "403", "404", "503"},
     ("get", "/api/v1/users/me"): {"200", "401", "503"},
     ("get", "/api/v1/notifications/preferences"): {"200", "401", "503"},
@@ -363,6 +367,8 @@ def test_ready_lists_each_dependency(client: TestClient, profile: str) -> None:
     body = response.json()
     assert body["status"] == "ok"
     expected = {"sessions"} if profile == "memory" else {"sessions", "database"}
+    if EDGE_BACKEND != "memory":
+        expected |= {"cache", "rate_limit"}
     assert set(body["checks"]) == expected
     assert set(body["checks"].values()) == {"ok"}
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from entrypoints.http.endpoints import EndpointGroup
 from entrypoints.http.routes import system
-from entrypoints.http.routes.v1 import auth, notifications, recovery, tokens, users
+from entrypoints.http.routes.v1 import auth, notifications, oauth, recovery, tokens, users
 
 ALL_GROUPS: tuple[EndpointGroup, ...] = (
     system.group,
     auth.group,
+    oauth.group,
     tokens.group,
     recovery.group,
     users.group,

@@ -11,7 +11,7 @@ from entrypoints.http.schemas.system import HealthRead, ReadinessRead
 READY_RETRY_AFTER_SECONDS = 5
 _MAX_REASON = 200
 
-group = EndpointGroup(tags=("system",))
+group = EndpointGroup(tags=("system",), rate_limited=False)
 
 
 @group.get("/health", access=Access.PUBLIC, responses={200: HealthRead}, touches_runtime=False)

@@ -1,0 +1,1 @@
+"""OAuth 2.0 / OpenID Connect providers (GitHub, Google) over HTTP, with httpx."""

@@ -1,0 +1,76 @@
+"""Sign-in throttling: how many credential checks an account and an address may ask for."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from core.platform.rate_limit import RateLimitDecision, RateLimiter
+from core.shared.errors import RateLimitedError, UnavailableError
+from core.shared.hashing import fingerprint
+
+logger = logging.getLogger(__name__)
+
+
+class LoginThrottledError(RateLimitedError):
+    code = "login_throttled"
+    default_detail = "Too many sign-in attempts; try again later."
+
+
+@dataclass(frozen=True, slots=True)
+class LoginThrottlePolicy:
+    """At most `per_account` attempts on one email and `per_address` attempts from one
+    client address within `window_seconds`."""
+
+    per_account: int = 10
+    per_address: int = 100
+    window_seconds: int = 15 * 60
+
+    def __post_init__(self) -> None:
+        if min(self.per_account, self.per_address, self.window_seconds) <= 0:
+            raise ValueError("login throttle limits and window must be positive")
+
+
+class LoginThrottle:
+    """Caps sign-in attempts (session login and token sign-in).
+
+    Rules:
+    - `check` runs before any password hashing, so a throttled guess costs no hash.
+    - Every attempt counts, successful ones too: the limit is on guesses, and a
+      person signs in far fewer times per window than a script tries.
+    - The account key is the normalised email whether or not an account has it, so
+      the answer (429 `login_throttled`) never tells which accounts exist. Keys hold a
+      fingerprint of the email, not the address itself.
+    - The address rule is checked first; a request it refuses does not count against
+      the account, so one noisy address cannot lock an account out by itself faster
+      than the account rule allows.
+    - Never fails open: when the shared limiter is unavailable the in-process
+      `fallback` decides (limits then hold per process, which is stricter per process
+      but not shared), and the outage is logged.
+    """
+
+    def __init__(
+        self, limiter: RateLimiter, fallback: RateLimiter, policy: LoginThrottlePolicy
+    ) -> None:
+        self._limiter = limiter
+        self._fallback = fallback
+        self._policy = policy
+
+    async def check(self, account: str, address: str | None) -> None:
+        """Count one attempt; raise `LoginThrottledError` (with `retry_after`) if over."""
+        policy = self._policy
+        if address:
+            await self._hit(f"login:address:{address}", policy.per_address)
+        await self._hit(f"login:account:{fingerprint(account.strip().lower())}", policy.per_account)
+
+    async def _hit(self, key: str, limit: int) -> None:
+        window = self._policy.window_seconds
+        decision: RateLimitDecision
+        try:
+            decision = await self._limiter.hit(key, limit, window)
+        except UnavailableError:
+            logger.warning("rate-limit store unavailable; login throttle runs in process")
+            decision = await self._fallback.hit(key, limit, window)
+        if not decision.allowed:
+            raise LoginThrottledError(retry_after=max(1, math.ceil(decision.retry_after_seconds)))

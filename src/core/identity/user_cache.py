@@ -1,0 +1,341 @@
+"""The per-request user read, cache-aside, and forgetting a user whenever it changes.
+
+Every authenticated request needs its user (the session's, or the access token's with its
+`tokens_valid_after`). `CachedUsers.get` serves it from the `Cache` for a short TTL and
+reads the database only on a miss. `InvalidatingUnitOfWorkFactory` wraps the identity
+unit-of-work factory the services use: every user a unit writes through its `users`
+repository is forgotten right after that unit commits, so no use case has to remember to
+do it (logout-all, password change and reset, deletion, profile and verification changes,
+rehashing, OAuth sign-up: all write through the repository).
+
+How fresh a cached user is:
+- After a change commits, the next read anywhere sees it: `forget` gives the user a new
+  *generation*, and an entry counts only while it carries the current one.
+- A reader that loaded the user before the commit and stores it after the `forget` (the
+  classic cache-aside race) stores it under the generation it read *before* loading, which
+  is no longer current: the stale copy is never served. (A plain delete would let it live
+  for the whole TTL.)
+- A missing generation (never set, expired, evicted) makes every entry of the user miss.
+- If the cache is unreachable while a change commits, the change still succeeds and the
+  old entry may survive the outage. That is what the short TTL is for: no entry is served
+  longer than `ttl_seconds` after it was loaded, so the staleness of a missed
+  invalidation is bounded by the TTL, never open-ended. A per-process cache (the memory
+  adapter) never hears of changes made by other processes at all, so bootstrap keeps the
+  TTL at one second there.
+
+Only active users are cached (`UserRepository.get` hides deleted ones), and a miss is
+never cached: a deleted user is always reloaded, and refused. The password hash is never
+copied into the cache: users read here carry `password_hash == ""` (hit or miss alike),
+and every use case that checks a password reads the user from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from core.identity.model import User
+from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory, UserRepository
+from core.platform.cache import MAX_TTL_SECONDS, Cache, JsonInput, JsonValue
+from core.platform.cache_codec import check_ttl
+from core.shared.errors import UnavailableError
+from core.shared.query import ListQuery, Page
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 30
+# What a cached user carries instead of the password hash (never a valid hash).
+UNCACHED_PASSWORD_HASH = ""
+# Bumped when the cached layout changes: entries of another layout then miss.
+_LAYOUT = 1
+_GENERATION_BYTES = 9  # 72 random bits: generations never repeat in practice
+
+
+def user_key(user_id: int) -> str:
+    return f"identity:user:{user_id}"
+
+
+def generation_key(user_id: int) -> str:
+    return f"identity:user:{user_id}:generation"
+
+
+# --- the codec ------------------------------------------------------------------------
+
+
+def encode_user(user: User) -> dict[str, JsonInput]:
+    """Every field of `user` as JSON, except the password hash (never cached)."""
+    return {
+        "layout": _LAYOUT,
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "tier_code": user.tier_code,
+        "is_superuser": user.is_superuser,
+        "email_verified": user.email_verified,
+        "created_at": _encode_time(user.created_at),
+        "updated_at": _encode_time(user.updated_at),
+        "deleted_at": _encode_time(user.deleted_at),
+        "tokens_valid_after": _encode_time(user.tokens_valid_after),
+    }
+
+
+def decode_user(document: JsonValue) -> User:
+    """The `User` of `encode_user`'s document, with `UNCACHED_PASSWORD_HASH`.
+
+    Strict: a missing field, a field of the wrong type or another layout raises
+    KeyError, TypeError or ValueError (the caller then reloads from the database).
+    """
+    if not isinstance(document, dict):
+        raise TypeError("a cached user is a JSON object")
+    if document["layout"] != _LAYOUT:
+        raise ValueError("a cached user of another layout")
+    user_id = document["id"]
+    if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool)):
+        raise TypeError("id")
+    return User(
+        id=user_id,
+        email=_text(document, "email"),
+        username=_text(document, "username"),
+        password_hash=UNCACHED_PASSWORD_HASH,
+        tier_code=_text(document, "tier_code"),
+        is_superuser=_flag(document, "is_superuser"),
+        email_verified=_flag(document, "email_verified"),
+        created_at=_decode_time(document, "created_at"),
+        updated_at=_decode_time(document, "updated_at"),
+        deleted_at=_decode_time(document, "deleted_at"),
+        tokens_valid_after=_decode_time(document, "tokens_valid_after"),
+    )
+
+
+def _encode_time(moment: datetime | None) -> str | None:
+    # ISO 8601 keeps microseconds and the offset (or its absence) exactly.
+    return moment.isoformat() if moment is not None else None
+
+
+def _decode_time(document: Mapping[str, JsonValue], name: str) -> datetime | None:
+    value = document[name]
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(name)
+    return datetime.fromisoformat(value)
+
+
+def _text(document: Mapping[str, JsonValue], name: str) -> str:
+    value = document[name]
+    if not isinstance(value, str):
+        raise TypeError(name)
+    return value
+
+
+def _flag(document: Mapping[str, JsonValue], name: str) -> bool:
+    value = document[name]
+    if not isinstance(value, bool):
+        raise TypeError(name)
+    return value
+
+
+# --- the lookup -----------------------------------------------------------------------
+
+
+class CachedUsers:
+    """`get`: the active user with this id, cache-aside; `forget`: after a change.
+
+    Entries live `ttl_seconds` (see the module doc for why that bounds staleness).
+    A cache that is down (`UnavailableError`) is skipped: `get` reads the database and
+    `forget` logs and returns, so an outage costs latency, never a failed request or a
+    failed write. Database errors propagate and nothing is cached.
+    """
+
+    def __init__(
+        self,
+        uow: IdentityUnitOfWorkFactory,
+        cache: Cache,
+        *,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        self._uow = uow
+        self._cache = cache
+        self._ttl = check_ttl(ttl_seconds)
+        # A generation outlives the entries stamped with it (if it goes first, they
+        # only miss), so a steady reader rewrites it rarely.
+        self._generation_ttl = min(MAX_TTL_SECONDS, 4 * self._ttl)
+
+    @property
+    def ttl_seconds(self) -> int:
+        return self._ttl
+
+    async def get(self, user_id: int) -> User | None:
+        key, current_key = user_key(user_id), generation_key(user_id)
+        try:
+            found = await self._cache.get_many((key, current_key))
+        except UnavailableError:
+            logger.warning("cache unavailable; user read from the database")
+            return await self._load(user_id)
+        generation = found.get(current_key)
+        entry = found.get(key)
+        if isinstance(generation, str):
+            if isinstance(entry, dict) and entry.get("generation") == generation:
+                try:
+                    cached = decode_user(entry.get("user"))
+                except (KeyError, TypeError, ValueError):
+                    logger.warning("cached user no longer decodes; reloading")
+                else:
+                    if cached.id == user_id:
+                        return cached
+        else:
+            # Made before loading, so a change committed after the load replaces it.
+            generation = _new_generation()
+            if not await self._write(current_key, generation, self._generation_ttl):
+                return await self._load(user_id)
+        user = await self._load(user_id)
+        if user is not None:  # a miss is never cached: deleted users stay refused
+            document: dict[str, JsonInput] = {"generation": generation, "user": encode_user(user)}
+            await self._write(key, document, self._ttl)
+        return user
+
+    async def forget(self, user_id: int) -> None:
+        """Make every cached copy of the user miss from now on. Never raises for a cache
+        that is down: the change that calls it has committed already."""
+        if not await self._write(generation_key(user_id), _new_generation(), self._generation_ttl):
+            logger.warning(
+                "cache unavailable; a changed user may be served from the cache until "
+                "its entry expires",
+                extra={"user_id": user_id, "ttl_seconds": self._ttl},
+            )
+
+    async def forget_all(self, user_ids: Iterable[int]) -> None:
+        for user_id in sorted(set(user_ids)):
+            await self.forget(user_id)
+
+    async def _load(self, user_id: int) -> User | None:
+        async with self._uow(read_only=True) as tx:
+            user = await tx.users.get(user_id)
+        # What a hit returns, so callers see one shape whether the cache answered or not.
+        return None if user is None else user.copy(password_hash=UNCACHED_PASSWORD_HASH)
+
+    async def _write(self, key: str, value: JsonInput, ttl_seconds: int) -> bool:
+        try:
+            await self._cache.set(key, value, ttl_seconds)
+        except UnavailableError:
+            return False
+        return True
+
+
+def _new_generation() -> str:
+    return secrets.token_urlsafe(_GENERATION_BYTES)
+
+
+# --- invalidation after commit --------------------------------------------------------
+
+
+class InvalidatingUnitOfWorkFactory(IdentityUnitOfWorkFactory):
+    """Opens `inner`'s units of work; after one commits, every user it wrote through its
+    `users` repository (`add`, `update`, `soft_delete`, `end_tokens_before`) is forgotten
+    by `users`. Read-only units are `inner`'s own, untouched (they promise not to write).
+
+    Everything but `users` is the inner unit's. Keeping it whole: a method added to
+    `UserRepository` must be added to `_RecordingUsers`, saying whether it writes (the
+    class fails at construction until then); an attribute added to `IdentityUnitOfWork`
+    is passed on in `_InvalidatingUnitOfWork.__init__` (mypy names it until then).
+    Writes that bypass the repository (raw SQL, an admin tool on the tables) must call
+    `CachedUsers.forget` themselves, or live with the TTL.
+    """
+
+    def __init__(self, inner: IdentityUnitOfWorkFactory, users: CachedUsers) -> None:
+        self.inner = inner
+        self._users = users
+
+    def __call__(self, *, read_only: bool = False) -> IdentityUnitOfWork:
+        unit = self.inner(read_only=read_only)
+        return unit if read_only else _InvalidatingUnitOfWork(unit, self._users)
+
+
+class _InvalidatingUnitOfWork(IdentityUnitOfWork):
+    def __init__(self, unit: IdentityUnitOfWork, users: CachedUsers) -> None:
+        self._unit = unit
+        self._cached = users
+        self._changed: set[int] = set()
+        self.users = _RecordingUsers(unit.users, self._changed)
+        self.audit = unit.audit
+        self.one_time_tokens = unit.one_time_tokens
+        self.refresh_tokens = unit.refresh_tokens
+        self.oauth_identities = unit.oauth_identities
+        self.jobs = unit.jobs
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever else the inner unit offers beyond `IdentityUnitOfWork`.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._unit, name)
+
+    async def __aenter__(self) -> Self:
+        await self._unit.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._changed.clear()  # not committed: nothing changed
+        await self._unit.__aexit__(exc_type, exc, tb)
+
+    async def commit(self) -> None:
+        await self._unit.commit()
+        if self._changed:
+            changed = set(self._changed)
+            self._changed.clear()
+            await self._cached.forget_all(changed)
+
+    async def rollback(self) -> None:
+        self._changed.clear()
+        await self._unit.rollback()
+
+
+class _RecordingUsers(UserRepository):
+    """The inner repository, noting the id of every user a write touches."""
+
+    def __init__(self, inner: UserRepository, changed: set[int]) -> None:
+        self._inner = inner
+        self._changed = changed
+
+    async def add(self, user: User) -> User:
+        stored = await self._inner.add(user)
+        if stored.id is not None:
+            self._changed.add(stored.id)
+        return stored
+
+    async def update(self, user: User) -> User:
+        if user.id is not None:
+            self._changed.add(user.id)
+        return await self._inner.update(user)
+
+    async def soft_delete(self, user_id: int, at: datetime) -> bool:
+        self._changed.add(user_id)
+        return await self._inner.soft_delete(user_id, at)
+
+    async def end_tokens_before(self, user_id: int, at: datetime) -> bool:
+        self._changed.add(user_id)
+        return await self._inner.end_tokens_before(user_id, at)
+
+    # Reads (and the lock, which changes nothing).
+    async def get(self, user_id: int, *, include_deleted: bool = False) -> User | None:
+        return await self._inner.get(user_id, include_deleted=include_deleted)
+
+    async def get_by_email(self, email: str, *, include_deleted: bool = False) -> User | None:
+        return await self._inner.get_by_email(email, include_deleted=include_deleted)
+
+    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
+        return await self._inner.get_by_username(username, include_deleted=include_deleted)
+
+    async def list(self, query: ListQuery) -> Page[User]:
+        return await self._inner.list(query)
+
+    async def lock(self, user_id: int) -> User | None:
+        return await self._inner.lock(user_id)
