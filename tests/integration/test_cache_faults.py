@@ -7,11 +7,6 @@ PID; the machine's shared servers are never touched.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -29,8 +24,7 @@ from core.platform.cache import Cache
 from core.platform.cache_aside import cached
 from core.platform.rate_limit import RateLimiter
 from core.shared.errors import UnavailableError
-from tests.processes import freeze
-from tests.services import need
+from tests.private_servers import PrivateServer, private_server
 
 pytestmark = pytest.mark.integration
 
@@ -41,99 +35,38 @@ KILLED_WITHIN = TIMEOUT
 HUNG_WITHIN = TIMEOUT + 0.3
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start(command: list[str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return process
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                process.wait(timeout=5)
-                pytest.fail(f"the private {command[0]} did not start")
-            time.sleep(0.02)
-
-
-def _server_command(kind: str, port: int) -> list[str]:
-    if kind == "redis":
-        binary = shutil.which("redis-server")
-        need("redis-server binary", binary is not None)
-        assert binary is not None
-        return [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-    binary = shutil.which("memcached")
-    need("memcached binary", binary is not None)
-    assert binary is not None
-    command = [binary, "-p", str(port), "-l", "127.0.0.1", "-U", "0", "-m", "16"]
-    # memcached refuses to run as root unless told which user to be.
-    return [*command, "-u", "root"] if os.geteuid() == 0 else command
-
-
 @dataclass
 class Private:
     """A server of this test alone, with a cache and a rate limiter connected to it."""
 
-    process: subprocess.Popen[bytes]
+    server: PrivateServer
     cache: Cache
     limiter: RateLimiter
 
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=5)
-
 
 @pytest.fixture(params=["redis", "memcached"])
-def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, subprocess.Popen[bytes], int]]:
-    port = _free_port()
-    process = _start(_server_command(request.param, port), port)
-    try:
-        yield request.param, process, port
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)  # in case a test left it stopped
-            process.kill()
-        process.wait(timeout=5)
+def server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
+    with private_server(request.param) as server:
+        yield server
 
 
 @pytest.fixture
-async def private(
-    server: tuple[str, subprocess.Popen[bytes], int],
-) -> AsyncIterator[Private]:
-    kind, process, port = server
-    if kind == "redis":
-        client = create_redis(
-            f"redis://127.0.0.1:{port}/0", connect_timeout=TIMEOUT, socket_timeout=TIMEOUT
-        )
+async def private(server: PrivateServer) -> AsyncIterator[Private]:
+    if server.kind == "redis":
+        client = create_redis(server.redis_url(0), connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
         yield Private(
-            process,
+            server,
             RedisCache(client, key_prefix="c:"),
             RedisRateLimiter(client, key_prefix="r:"),
         )
         await client.aclose()
         return
     memcached = create_memcached(
-        [f"127.0.0.1:{port}"], connect_timeout=TIMEOUT, timeout=TIMEOUT, max_pool_size=16
+        [server.address], connect_timeout=TIMEOUT, timeout=TIMEOUT, max_pool_size=16
     )
     offload = ThreadOffload(16)
     yield Private(
-        process,
+        server,
         MemcachedCache(memcached, key_prefix="c:", offload=offload),
         MemcachedRateLimiter(memcached, key_prefix="r:", offload=offload),
     )
@@ -194,7 +127,7 @@ async def _assert_cache_aside_serves_the_loader(p: Private, *, within: float) ->
 
 async def test_a_killed_server_makes_every_call_unavailable_quickly(private: Private) -> None:
     await _warm_up(private)
-    private.kill()
+    private.server.kill()
 
     await _assert_every_call_unavailable(private, within=KILLED_WITHIN)
     await _assert_cache_aside_serves_the_loader(private, within=2 * KILLED_WITHIN)
@@ -202,14 +135,13 @@ async def test_a_killed_server_makes_every_call_unavailable_quickly(private: Pri
 
 async def test_a_hung_server_times_out_as_unavailable_and_recovers(private: Private) -> None:
     await _warm_up(private)
-    pid = private.process.pid
-    freeze(pid)  # the kernel still accepts connections; no reply comes
+    private.server.freeze()  # the kernel still accepts connections; no reply comes
     try:
         await _assert_every_call_unavailable(private, within=HUNG_WITHIN)
         # A lookup and a store, each bounded by one timeout.
         await _assert_cache_aside_serves_the_loader(private, within=2 * HUNG_WITHIN)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        private.server.thaw()
 
     await private.cache.ping()
     await private.limiter.ping()

@@ -6,14 +6,8 @@ Redis is never touched.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -25,60 +19,24 @@ from adapters.system.clock import SystemClock
 from core.identity.model import BrowserSession
 from core.shared.errors import UnavailableError
 from core.shared.hashing import fingerprint
-from tests.processes import freeze
-from tests.services import need
+from tests.private_servers import PrivateServer, private_server
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 0.5  # connect and socket timeout of the client under test
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class PrivateRedis:
-    process: subprocess.Popen[bytes]
-    port: int
-
-
 @pytest.fixture
-def redis_server() -> Iterator[PrivateRedis]:
+def redis_server() -> Iterator[PrivateServer]:
     """A throwaway redis-server of this test alone, stopped by PID afterwards."""
-    binary = shutil.which("redis-server")
-    need("redis-server binary", binary is not None)
-    assert binary is not None
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), 0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("the private redis-server did not start")
-                time.sleep(0.02)
-        yield PrivateRedis(process, port)
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)  # in case a test left it stopped
-            process.kill()
-        process.wait(timeout=5)
+    with private_server("redis") as server:
+        yield server
 
 
 @pytest.fixture
-async def client(redis_server: PrivateRedis) -> AsyncIterator[aioredis.Redis]:
+async def client(redis_server: PrivateServer) -> AsyncIterator[aioredis.Redis]:
     redis = create_redis(
-        f"redis://127.0.0.1:{redis_server.port}/0",
+        redis_server.redis_url(0),
         connect_timeout=TIMEOUT,
         socket_timeout=TIMEOUT,
     )
@@ -129,34 +87,32 @@ async def _assert_every_call_unavailable(
 
 
 async def test_a_killed_redis_makes_every_call_unavailable_quickly(
-    redis_server: PrivateRedis, client: aioredis.Redis, key_prefix: str
+    redis_server: PrivateServer, client: aioredis.Redis, key_prefix: str
 ) -> None:
     store = RedisSessionStore(client, key_prefix=key_prefix)
     created = await store.create(_session(), SystemClock().now())
     assert await store.get(created.token_hash) == created  # pooled connections are warm
 
-    redis_server.process.kill()
-    redis_server.process.wait(timeout=5)
+    redis_server.kill()
 
     # Refused connections fail at once; one retry with a short backoff is all it costs.
     await _assert_every_call_unavailable(store, user_id=7, within=TIMEOUT)
 
 
 async def test_a_hung_redis_times_out_as_unavailable_and_recovers(
-    redis_server: PrivateRedis, client: aioredis.Redis, key_prefix: str
+    redis_server: PrivateServer, client: aioredis.Redis, key_prefix: str
 ) -> None:
     store = RedisSessionStore(client, key_prefix=key_prefix)
     created = await store.create(_session(), SystemClock().now())
 
-    pid = redis_server.process.pid
-    freeze(pid)  # the kernel still accepts connections; no reply comes
+    redis_server.freeze()  # the kernel still accepts connections; no reply comes
     try:
         # One socket timeout per call: timeouts are not retried, or a stalled Redis would
         # hold every request for a multiple of it. Another user's sessions, because
         # commands that timed out may still be applied when Redis resumes.
         await _assert_every_call_unavailable(store, user_id=99, within=TIMEOUT + 0.3)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        redis_server.thaw()
 
     await store.ping()
     assert await store.get(created.token_hash) == created
