@@ -57,10 +57,14 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     limits = httpx.Limits(max_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=args.base, timeout=10, limits=limits) as client:
-        await _login(client)
+    signed_in = httpx.AsyncClient(base_url=args.base, timeout=10, limits=limits)
+    # The floor goes without cookies: with one, authentication would look the session up
+    # on /health too and the ratio would hide what authentication costs.
+    anonymous = httpx.AsyncClient(base_url=args.base, timeout=10, limits=limits)
+    async with signed_in, anonymous:
+        await _login(signed_in)
         results = {}
-        for path in ("/health", "/api/v1/users/me"):
+        for path, client in (("/health", anonymous), ("/api/v1/users/me", signed_in)):
             results[path] = await _hammer(client, path, args.seconds, args.concurrency)
             r = results[path]
             print(

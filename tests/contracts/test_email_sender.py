@@ -13,7 +13,6 @@ import asyncio
 import email
 import email.policy
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -32,6 +31,7 @@ from core.notifications.errors import EmailRejectedError
 from core.notifications.model import EmailCategory, EmailMessage
 from core.notifications.ports import EmailSender
 from core.shared.errors import UnavailableError
+from tests.private_servers import free_port
 
 SENDER = "Portico Robot <robot@portico.example>"
 SENDER_DOMAIN = "portico.example"
@@ -151,12 +151,6 @@ def smtp_sender(port: int, **options: Any) -> SmtpEmailSender:
     return SmtpEmailSender(
         "127.0.0.1", port, sender_address=SENDER, local_hostname="client.test", **options
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- the shared contract ------------------------------------------------------------------

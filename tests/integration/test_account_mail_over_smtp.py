@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any
@@ -19,6 +18,7 @@ from aiosmtpd.controller import Controller
 
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
+from tests.private_servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -46,16 +46,10 @@ class Inbox:
         raise AssertionError(f"no mail links to {path!r} with a token")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
     handler = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:

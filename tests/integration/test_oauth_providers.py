@@ -7,7 +7,6 @@ No external service is needed (the fakes are started here), so no `integration` 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -30,6 +29,7 @@ from tests.oauth_fakes import (
     endpoint_settings,
     serve,
 )
+from tests.private_servers import free_port
 
 APP = "http://testserver"
 FRONTEND = "https://app.example.com"
@@ -196,9 +196,7 @@ def test_an_unreachable_provider_is_a_503(
     server, base_url = fake
     server.signed_in["github"] = ADA
     # A port nobody listens on (bound and released just now).
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"
     client = make_app(github={"token_url": closed + GITHUB_PATHS["token_url"]})
     started = client.get("/api/v1/auth/oauth/github/authorize", follow_redirects=False)
     assert started.headers["location"].startswith(base_url)
