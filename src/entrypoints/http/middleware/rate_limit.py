@@ -30,7 +30,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from starlette.datastructures import MutableHeaders
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -149,13 +148,15 @@ class RateLimitMiddleware:
         if tightest is None:
             await self.app(scope, receive, send)
             return
-        headers = rate_limit_headers(tightest)
+        # Appended as raw pairs: no layer behind this one sets RateLimit-* headers.
+        extra = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in rate_limit_headers(tightest).items()
+        ]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                for name, value in headers.items():
-                    response_headers.setdefault(name, value)
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
