@@ -18,6 +18,7 @@ from core.identity.passwords import PasswordPolicy
 from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
 from core.identity.recovery import queue_password_changed_mail
 from core.identity.revocation import end_all_tokens
+from core.identity.throttle import LoginThrottle
 from core.notifications.model import EmailCategory
 from core.notifications.service import queue_email
 from core.platform.jobs import JobQueue
@@ -58,6 +59,9 @@ class AccountService:
       outstanding reset link, and queues the "password changed" security mail.
     - Registration queues the welcome mail (onboarding: preferences may suppress it) in
       the same transaction, so it goes out exactly when the account exists.
+    - The password that confirms a deletion or a change counts as a sign-in attempt
+      (`throttle.LoginThrottle`, before hashing): a stolen session cannot be used to
+      guess the password faster than the login form allows.
     - Registration, deletion and password changes are audited with the change; a wrong
       password on deletion or change is audited as a failure on its own.
     """
@@ -69,8 +73,10 @@ class AccountService:
         hasher: PasswordHasher,
         clock: Clock,
         password_policy: PasswordPolicy,
+        throttle: LoginThrottle,
     ) -> None:
         self._uow = uow
+        self._throttle = throttle
         self._sessions = sessions
         self._hasher = hasher
         self._clock = clock
@@ -132,6 +138,7 @@ class AccountService:
         self, user_id: int, password: str, *, client: ClientInfo = NO_CLIENT
     ) -> None:
         user = await self.get(user_id)
+        await self._throttle.check(user.email, client.ip)
         if not await self._hasher.verify(user.password_hash, password):
             await self._wrong_password(IdentityAction.DELETED, user_id, client)
         now = self._clock.now()
@@ -163,6 +170,7 @@ class AccountService:
         client: ClientInfo = NO_CLIENT,
     ) -> None:
         user = await self.get(user_id)
+        await self._throttle.check(user.email, client.ip)
         if not await self._hasher.verify(user.password_hash, current_password):
             await self._wrong_password(IdentityAction.PASSWORD_CHANGED, user_id, client)
         if new_password == current_password:

@@ -33,7 +33,8 @@ class LoginThrottlePolicy:
 
 
 class LoginThrottle:
-    """Caps sign-in attempts (session login and token sign-in).
+    """Caps password attempts: session login, token sign-in, and the current password
+    that confirms a password change or an account deletion.
 
     Rules:
     - `check` runs before any password hashing, so a throttled guess costs no hash.

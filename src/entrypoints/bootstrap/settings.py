@@ -231,7 +231,7 @@ class RateLimitSettings(BaseModel):
             "POST /api/v1/auth/email/verify-request": "20/600",
         }
     )
-    # Sign-in attempts (login and token sign-in), checked before any hashing.
+    # Password attempts (login, token sign-in, confirmations), checked before hashing.
     login_per_account: int = Field(10, ge=1, le=10_000)
     login_per_address: int = Field(100, ge=1, le=10_000)
     login_window_seconds: int = Field(15 * 60, ge=1, le=24 * 3600)

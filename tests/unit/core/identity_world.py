@@ -53,7 +53,14 @@ class World:
         self.links = AccountLinkPolicy(frontend_url=FRONTEND)
         policy = PasswordPolicy(min_length=12)
         self.notifications = NotificationService(self.store, self.sender)
-        self.accounts = AccountService(self.uow, self.sessions, self.hasher, self.clock, policy)
+        self.throttle = LoginThrottle(
+            InMemoryRateLimiter(self.clock),
+            InMemoryRateLimiter(self.clock),
+            LoginThrottlePolicy(per_account=5, per_address=20, window_seconds=600),
+        )
+        self.accounts = AccountService(
+            self.uow, self.sessions, self.hasher, self.clock, policy, self.throttle
+        )
         self.auth = AuthenticationService(
             self.uow,
             self.sessions,
@@ -61,11 +68,7 @@ class World:
             self.tokens,
             self.clock,
             SessionPolicy(idle_timeout_seconds=600, absolute_lifetime_seconds=3600),
-            throttle=LoginThrottle(
-                InMemoryRateLimiter(self.clock),
-                InMemoryRateLimiter(self.clock),
-                LoginThrottlePolicy(per_account=5, per_address=20, window_seconds=600),
-            ),
+            throttle=self.throttle,
             users=self.users,
         )
         self.verification = EmailVerificationService(

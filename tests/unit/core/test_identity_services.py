@@ -42,8 +42,18 @@ class World:
         self.policy = SessionPolicy(
             idle_timeout_seconds=600, absolute_lifetime_seconds=3600, touch_interval_seconds=60
         )
+        self.throttle = LoginThrottle(
+            InMemoryRateLimiter(self.clock),
+            InMemoryRateLimiter(self.clock),
+            LoginThrottlePolicy(per_account=10, per_address=100, window_seconds=600),
+        )
         self.accounts = AccountService(
-            self.uow, self.sessions, self.hasher, self.clock, PasswordPolicy(min_length=12)
+            self.uow,
+            self.sessions,
+            self.hasher,
+            self.clock,
+            PasswordPolicy(min_length=12),
+            self.throttle,
         )
         self.auth = AuthenticationService(
             self.uow,
@@ -52,11 +62,7 @@ class World:
             SecretsTokenGenerator(),
             self.clock,
             self.policy,
-            throttle=LoginThrottle(
-                InMemoryRateLimiter(self.clock),
-                InMemoryRateLimiter(self.clock),
-                LoginThrottlePolicy(per_account=5, per_address=20, window_seconds=600),
-            ),
+            throttle=self.throttle,
             users=self.users,
         )
 

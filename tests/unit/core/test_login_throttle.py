@@ -8,7 +8,7 @@ import pytest
 
 from adapters.memory.clock import ManualClock
 from adapters.memory.rate_limit import InMemoryRateLimiter
-from core.identity.errors import InvalidCredentialsError
+from core.identity.errors import InvalidCredentialsError, WrongPasswordError
 from core.identity.throttle import LoginThrottle, LoginThrottledError, LoginThrottlePolicy
 from core.platform.rate_limit import RateLimitDecision
 from core.shared.context import ClientInfo
@@ -106,3 +106,24 @@ async def test_throttled_sign_ins_cost_no_password_hash_and_look_alike() -> None
 def test_policy_values_must_be_positive() -> None:
     with pytest.raises(ValueError):
         LoginThrottlePolicy(per_account=0)
+
+
+async def test_password_confirmations_share_the_account_budget() -> None:
+    world = World()  # per_account=5
+    user = await world.accounts.register("ada@example.com", "ada", PASSWORD)
+    assert user.id is not None
+    await world.auth.login("ada@example.com", PASSWORD)  # 1
+    for _ in range(3):  # 2..4
+        with pytest.raises(WrongPasswordError):
+            await world.accounts.change_password(user.id, "a wrong password!", "a new passphrase")
+    with pytest.raises(WrongPasswordError):  # 5
+        await world.accounts.delete_account(user.id, "a wrong password!")
+    # The budget is spent: the right password is refused before any hashing, and a
+    # password login to the account is throttled just the same.
+    with pytest.raises(LoginThrottledError):
+        await world.accounts.change_password(user.id, PASSWORD, "a new passphrase")
+    with pytest.raises(LoginThrottledError):
+        await world.accounts.delete_account(user.id, PASSWORD)
+    with pytest.raises(LoginThrottledError):
+        await world.auth.login("ADA@example.com", PASSWORD)
+    assert (await world.accounts.get(user.id)).id == user.id  # still there
