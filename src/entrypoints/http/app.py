@@ -6,7 +6,7 @@ Usage:
 
 The lifespan calls `start_runtime(settings, container)` and keeps the result on
 `app.state.runtime` until shutdown. Everything else on `app.state` (settings, metrics,
-pre-session CSRF signer, spec) is per app, so several apps can live in one process.
+pre-session CSRF and OAuth state signers, spec) is per app, so several apps can live in one process.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from entrypoints.http.middleware.security_headers import (
     SecurityHeadersMiddleware,
     docs_csp,
 )
+from entrypoints.http.oauth_cookie import OAuthStateCookies
 from entrypoints.http.openapi import (
     DOCS_PATH,
     OPENAPI_PATH,
@@ -160,6 +161,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
     app.state.runtime = None
     app.state.metrics = metrics
     app.state.pre_session_tokens = pre_session_tokens
+    app.state.oauth_state_cookies = OAuthStateCookies(
+        settings.secret(), max_age_seconds=settings.oauth.state_max_age_seconds
+    )
     app.state.spec = spec
     spec.app = app  # route discovery for the document (spec.register would add its own pages)
     return app

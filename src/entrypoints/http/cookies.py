@@ -47,41 +47,92 @@ def session_token(conn: HTTPConnection, settings: Settings) -> str | None:
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    response.set_cookie(
+    set_cookie(
+        response,
+        settings,
         settings.session_cookie_name,
         token,
         max_age=settings.sessions.absolute_lifetime_seconds,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
     )
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        settings.session_cookie_name,
+    clear_cookie(response, settings, settings.session_cookie_name)
+
+
+def host_cookie_name(settings: Settings, name: str) -> str:
+    """`name`, `__Host-` prefixed when cookies are secure (see the module doc)."""
+    return f"__Host-{name}" if settings.cookie_secure else name
+
+
+def set_cookie(
+    response: Response, settings: Settings, name: str, value: str, *, max_age: int
+) -> None:
+    """Every cookie of ours: HttpOnly, SameSite=Lax, Path=/, no Domain, Secure per settings."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
         path="/",
         secure=settings.cookie_secure,
         httponly=True,
         samesite="lax",
+    )
+
+
+def clear_cookie(response: Response, settings: Settings, name: str) -> None:
+    response.delete_cookie(
+        name, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"
     )
 
 
 def pre_session_cookie_name(settings: Settings) -> str:
-    return f"__Host-{PRE_SESSION_COOKIE}" if settings.cookie_secure else PRE_SESSION_COOKIE
+    return host_cookie_name(settings, PRE_SESSION_COOKIE)
 
 
 def set_pre_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    response.set_cookie(
+    set_cookie(
+        response,
+        settings,
         pre_session_cookie_name(settings),
         token,
         max_age=PRE_SESSION_MAX_AGE_SECONDS,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
     )
+
+
+class TimedSigner:
+    """HMAC-SHA256 signatures for values that carry their own issue time.
+
+    The key is derived from the secret key and a `purpose`, so a value signed for one
+    use never verifies for another. `is_fresh` accepts an issue time (whole seconds
+    since the epoch, as digits) at most `max_age_seconds` old, tolerating
+    `CLOCK_SKEW_SECONDS` from the future (several processes, several clocks).
+    """
+
+    CLOCK_SKEW_SECONDS = 60
+
+    def __init__(self, secret: str, purpose: str, *, max_age_seconds: int) -> None:
+        self._key = hmac.new(
+            secret.encode("utf-8"), purpose.encode("ascii"), hashlib.sha256
+        ).digest()
+        self._max_age = max_age_seconds
+
+    @staticmethod
+    def stamp(now: datetime) -> str:
+        return str(int(now.timestamp()))
+
+    def sign(self, payload: str) -> str:
+        mac = hmac.new(self._key, payload.encode("ascii", "replace"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+    def verify(self, payload: str, signature: str) -> bool:
+        return constant_time_equals(self.sign(payload), signature)
+
+    def is_fresh(self, issued_at: str, now: datetime) -> bool:
+        if not issued_at.isdigit():
+            return False
+        age = now.timestamp() - int(issued_at)
+        return -self.CLOCK_SKEW_SECONDS <= age <= self._max_age
 
 
 class PreSessionTokens:
@@ -94,27 +145,19 @@ class PreSessionTokens:
     """
 
     def __init__(self, secret: str, *, max_age_seconds: int = PRE_SESSION_MAX_AGE_SECONDS):
-        self._key = hmac.new(
-            secret.encode("utf-8"), b"portico/csrf/pre-session/v1", hashlib.sha256
-        ).digest()
-        self._max_age = max_age_seconds
+        self._signer = TimedSigner(
+            secret, "portico/csrf/pre-session/v1", max_age_seconds=max_age_seconds
+        )
 
     def issue(self, now: datetime) -> str:
-        payload = f"{int(now.timestamp())}.{secrets.token_urlsafe(24)}"
-        return f"{payload}.{self._sign(payload)}"
+        payload = f"{TimedSigner.stamp(now)}.{secrets.token_urlsafe(24)}"
+        return f"{payload}.{self._signer.sign(payload)}"
 
     def verify(self, token: str | None, now: datetime) -> bool:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return False
         parts = token.split(".")
-        if len(parts) != 3 or not parts[0].isdigit():
+        if len(parts) != 3:
             return False
         payload = f"{parts[0]}.{parts[1]}"
-        if not constant_time_equals(self._sign(payload), parts[2]):
-            return False
-        age = now.timestamp() - int(parts[0])
-        return -60 <= age <= self._max_age
-
-    def _sign(self, payload: str) -> str:
-        mac = hmac.new(self._key, payload.encode("ascii", "replace"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+        return self._signer.verify(payload, parts[2]) and self._signer.is_fresh(parts[0], now)

@@ -11,9 +11,6 @@ this browser, and the cookie never leaves it but to us.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,13 +19,17 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from core.identity.oauth_model import OAuthStart
-from core.shared.hashing import constant_time_equals
 from entrypoints.bootstrap.settings import Settings
-from entrypoints.http.cookies import read_cookie
+from entrypoints.http.cookies import (
+    TimedSigner,
+    clear_cookie,
+    host_cookie_name,
+    read_cookie,
+    set_cookie,
+)
 
 OAUTH_COOKIE = "portico_oauth"
 MAX_COOKIE_LENGTH = 512
-CLOCK_SKEW_SECONDS = 60
 _VERSION = "v1"
 _PART = re.compile(r"^[A-Za-z0-9_-]{1,160}$")
 
@@ -49,54 +50,39 @@ class OAuthStateCookies:
     """Seals an `OAuthStart` into a cookie value and opens it again."""
 
     def __init__(self, secret: str, *, max_age_seconds: int) -> None:
-        self._key = hmac.new(
-            secret.encode("utf-8"), b"portico/oauth/state/v1", hashlib.sha256
-        ).digest()
-        self._max_age = max_age_seconds
+        self._signer = TimedSigner(
+            secret, "portico/oauth/state/v1", max_age_seconds=max_age_seconds
+        )
 
     def seal(self, start: OAuthStart, now: datetime) -> str:
         payload = ".".join(
-            (_VERSION, str(int(now.timestamp())), start.provider, start.state, start.code_verifier)
+            (_VERSION, TimedSigner.stamp(now), start.provider, start.state, start.code_verifier)
         )
-        return f"{payload}.{self._sign(payload)}"
+        return f"{payload}.{self._signer.sign(payload)}"
 
     def open(self, value: str | None, now: datetime) -> KeptSignIn | None:
         """The kept sign-in, or None for a missing, malformed, forged or expired value."""
         if not value or len(value) > MAX_COOKIE_LENGTH:
             return None
         parts = value.split(".")
-        if len(parts) != 6 or parts[0] != _VERSION or not parts[1].isdigit():
+        if len(parts) != 6 or parts[0] != _VERSION:
             return None
         if not all(_PART.match(part) for part in parts[2:5]):
             return None
-        payload = ".".join(parts[:5])
-        if not constant_time_equals(self._sign(payload), parts[5]):
+        if not self._signer.verify(".".join(parts[:5]), parts[5]):
             return None
-        age = now.timestamp() - int(parts[1])
-        if not -CLOCK_SKEW_SECONDS <= age <= self._max_age:
+        if not self._signer.is_fresh(parts[1], now):
             return None
         return KeptSignIn(provider=parts[2], state=parts[3], code_verifier=parts[4])
 
-    def _sign(self, payload: str) -> str:
-        mac = hmac.new(self._key, payload.encode("ascii", "replace"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
-
 
 def oauth_cookie_name(settings: Settings) -> str:
-    return f"__Host-{OAUTH_COOKIE}" if settings.cookie_secure else OAUTH_COOKIE
+    return host_cookie_name(settings, OAUTH_COOKIE)
 
 
 def oauth_state_cookies(conn: HTTPConnection) -> OAuthStateCookies:
-    """The app's signer, made on first use (one key derivation per app)."""
-    state = conn.app.state
-    signer = getattr(state, "oauth_state_cookies", None)
-    if signer is None:
-        settings: Settings = state.settings
-        signer = OAuthStateCookies(
-            settings.secret(), max_age_seconds=settings.oauth.state_max_age_seconds
-        )
-        state.oauth_state_cookies = signer
-    return signer  # type: ignore[no-any-return]
+    """The app's signer (made once by `create_app`)."""
+    return conn.app.state.oauth_state_cookies  # type: ignore[no-any-return]
 
 
 def read_oauth_cookie(conn: HTTPConnection, settings: Settings) -> str | None:
@@ -104,22 +90,14 @@ def read_oauth_cookie(conn: HTTPConnection, settings: Settings) -> str | None:
 
 
 def set_oauth_cookie(response: Response, settings: Settings, value: str) -> None:
-    response.set_cookie(
+    set_cookie(
+        response,
+        settings,
         oauth_cookie_name(settings),
         value,
         max_age=settings.oauth.state_max_age_seconds,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
     )
 
 
 def clear_oauth_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        oauth_cookie_name(settings),
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
+    clear_cookie(response, settings, oauth_cookie_name(settings))
