@@ -10,26 +10,11 @@ from adapters.memory.clock import ManualClock
 from adapters.memory.rate_limit import InMemoryRateLimiter
 from core.identity.errors import InvalidCredentialsError, WrongPasswordError
 from core.identity.throttle import LoginThrottle, LoginThrottledError, LoginThrottlePolicy
-from core.platform.rate_limit import RateLimitDecision
 from core.shared.context import ClientInfo
-from core.shared.errors import UnavailableError
+from tests.unavailable import UnreachableRateLimiter
 from tests.unit.core.identity_world import World
 
 PASSWORD = "correct horse battery staple"
-
-
-class DownLimiter:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def hit(
-        self, key: str, limit: int, window_seconds: int, cost: int = 1
-    ) -> RateLimitDecision:
-        self.calls += 1
-        raise UnavailableError("down", dependency="rate_limit")
-
-    async def ping(self) -> None:
-        raise UnavailableError("down", dependency="rate_limit")
 
 
 def _throttle(
@@ -67,7 +52,7 @@ async def test_the_address_rule_is_checked_first_and_spares_the_account() -> Non
 
 async def test_a_store_that_is_down_falls_back_in_process_never_open() -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    down = DownLimiter()
+    down = UnreachableRateLimiter()
     throttle = LoginThrottle(
         down, InMemoryRateLimiter(clock), LoginThrottlePolicy(per_account=2, window_seconds=60)
     )

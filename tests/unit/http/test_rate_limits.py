@@ -12,9 +12,9 @@ from dependency_injector import providers
 from starlette.testclient import TestClient
 
 from core.platform.rate_limit import RateLimitDecision
-from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.container import build_container
 from entrypoints.http.app import create_app
+from tests.unavailable import UnreachableRateLimiter
 from tests.unit.http.conftest import MakeClient
 from tests.unit.http.profiles import profile_settings
 from tests.unit.http.support import Browser, ResponseChecker, new_credentials
@@ -186,27 +186,21 @@ def test_login_is_throttled_per_address(make_client: MakeClient) -> None:
 # --- the store being down ---------------------------------------------------------------
 
 
-class DownLimiter:
-    """A rate-limit store that is unreachable."""
-
-    calls = 0
-
-    async def hit(self, key: str, limit: int, window_seconds: int, cost: int = 1) -> Any:
-        DownLimiter.calls += 1
-        raise UnavailableError("connection refused", dependency="rate_limit")
-
-    async def ping(self) -> None:
-        raise UnavailableError("connection refused", dependency="rate_limit")
+@pytest.fixture
+def down_limiter() -> UnreachableRateLimiter:
+    return UnreachableRateLimiter()
 
 
 @pytest.fixture
-def app_with_store_down(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+def app_with_store_down(
+    request: pytest.FixtureRequest, tmp_path: Path, down_limiter: UnreachableRateLimiter
+) -> Iterator[Any]:
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
         settings = profile_settings("memory", request, tmp_path, **overrides)
         container = build_container(settings)
-        container.rate_limiter.override(providers.Object(DownLimiter()))
+        container.rate_limiter.override(providers.Object(down_limiter))
         app = create_app(settings, container=container)
         client = TestClient(app)
         client.__enter__()
@@ -219,12 +213,14 @@ def app_with_store_down(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
         client.__exit__(None, None, None)
 
 
-def test_general_limits_fail_open_when_configured(app_with_store_down: Any) -> None:
+def test_general_limits_fail_open_when_configured(
+    app_with_store_down: Any, down_limiter: UnreachableRateLimiter
+) -> None:
     client = app_with_store_down(rate_limit={"anonymous": 1, "fail_open": True})
-    before = DownLimiter.calls
+    before = down_limiter.calls
     answers = [client.get(ANONYMOUS_ROUTE) for _ in range(3)]
     assert [r.status_code for r in answers] == [200, 200, 200]
-    assert DownLimiter.calls - before == 3  # the store was asked each time
+    assert down_limiter.calls - before == 3  # the store was asked each time
     assert "ratelimit-limit" not in answers[0].headers
     assert "portico_rate_limit_fail_open_total 3.0" in client.get("/metrics").text
 

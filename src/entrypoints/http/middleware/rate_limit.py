@@ -63,17 +63,20 @@ class RateLimitPolicy:
     def __init__(self, settings: RateLimitSettings, exempt_paths: Iterable[str] = ()) -> None:
         self.enabled = settings.enabled
         self.fail_open = settings.fail_open
-        self._window = settings.window_seconds
-        self._anonymous = settings.anonymous
-        self._authenticated = settings.authenticated
-        self._tiers = dict(settings.tiers)
+        window = settings.window_seconds
+        # Built once: `rules` runs on every request.
+        self._anonymous = Rule(GENERAL_RULE, settings.anonymous, window)
+        self._authenticated = Rule(GENERAL_RULE, settings.authenticated, window)
+        self._tiers = {
+            tier: Rule(GENERAL_RULE, limit, window) for tier, limit in settings.tiers.items()
+        }
         self._exempt = frozenset(exempt_paths)
         self._routes: list[_RouteRule] = []
         for route, text in settings.routes.items():
             method, path = route.split(" ", 1)
-            limit, window = parse_rule(text)
+            limit, route_window = parse_rule(text)
             pattern, _, _ = compile_path(path)
-            self._routes.append(_RouteRule(method, pattern, Rule(route, limit, window)))
+            self._routes.append(_RouteRule(method, pattern, Rule(route, limit, route_window)))
 
     def is_exempt(self, path: str) -> bool:
         return not self.enabled or path in self._exempt
@@ -83,7 +86,7 @@ class RateLimitPolicy:
             general = self._anonymous
         else:
             general = self._tiers.get(principal.user.tier_code, self._authenticated)
-        found = [Rule(GENERAL_RULE, general, self._window)]
+        found = [general]
         for route in self._routes:
             if route.method == method and route.pattern.match(path):
                 found.append(route.rule)
