@@ -6,11 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
-from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.records_oauth import (
     OAUTH_IDENTITIES_PROVIDER_SUBJECT_UNIQUE,
     OAuthIdentityRecord,
 )
+from adapters.sqlalchemy.repository import SqlAlchemyRepository
 from core.identity.oauth_errors import OAuthIdentityTakenError
 from core.identity.oauth_model import OAuthIdentity
 from core.identity.oauth_ports import OAuthIdentityRepository
@@ -41,6 +41,9 @@ class SqlAlchemyOAuthIdentityRepository(OAuthIdentityRepository):
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._records = SqlAlchemyRepository(
+            session, OAuthIdentityRecord, constraint_errors=OAUTH_CONSTRAINT_ERRORS
+        )
 
     async def add(self, identity: OAuthIdentity) -> OAuthIdentity:
         record = OAuthIdentityRecord(
@@ -50,17 +53,10 @@ class SqlAlchemyOAuthIdentityRepository(OAuthIdentityRepository):
             email=identity.email,
             created_at=identity.created_at,
         )
-        self._session.add(record)
-        with database_errors(OAUTH_CONSTRAINT_ERRORS, Base.metadata):
-            await self._session.flush()
-        return _to_identity(record)
+        return _to_identity(await self._records.add(record))
 
     async def get(self, provider: str, subject: str) -> OAuthIdentity | None:
-        statement = select(OAuthIdentityRecord).where(
-            OAuthIdentityRecord.provider == provider, OAuthIdentityRecord.subject == subject
-        )
-        with database_errors():
-            record = (await self._session.execute(statement)).scalars().first()
+        record = await self._records.find_one(provider=provider, subject=subject)
         return _to_identity(record) if record is not None else None
 
     async def list_for_user(self, user_id: int) -> list[OAuthIdentity]:
