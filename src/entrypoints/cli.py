@@ -33,6 +33,7 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     """`portico jobs dead` lists the dead letters; `portico jobs retry ID` re-queues one."""
     import asyncio
 
+    from core.platform.job_admin import JobAdminService
     from core.shared.errors import DomainError
     from entrypoints.bootstrap.runtime import start_runtime
 
@@ -40,7 +41,7 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         # No job loops here: the running processes (or workers) pick up a retried job.
         runtime = await start_runtime(settings, run_jobs=False)
         try:
-            admin = runtime.jobs.admin
+            admin = runtime.get(JobAdminService)
             if args.action == "retry":
                 await admin.retry_dead(args.job_id)
                 print(f"job {args.job_id} is pending again")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from adapters.memory.clock import ManualClock
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
 from adapters.memory.jobs import InMemoryJobStore, InMemoryOutbox
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.jobs import SqlAlchemyOutbox
 from adapters.sqlalchemy.schema import metadata

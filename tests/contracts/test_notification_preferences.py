@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.schema import metadata
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory

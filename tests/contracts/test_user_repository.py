@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory

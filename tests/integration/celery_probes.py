@@ -16,7 +16,8 @@ import os
 import asyncpg
 
 from core.platform.jobs import Job, JobHandler
-from entrypoints.bootstrap.runtime import Runtime
+from entrypoints.bootstrap.services import Services
+from entrypoints.bootstrap.settings import Settings
 
 SPEC = "tests.integration.celery_probes:handlers"
 
@@ -35,8 +36,8 @@ def plain_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def handlers(runtime: Runtime) -> dict[str, JobHandler]:
-    dsn = plain_dsn(runtime.settings.database.url)
+def handlers(services: Services, settings: Settings) -> dict[str, JobHandler]:
+    dsn = plain_dsn(settings.database.url)
 
     async def record_run(connection: asyncpg.Connection, job: Job) -> int:
         await connection.execute(

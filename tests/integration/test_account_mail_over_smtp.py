@@ -16,6 +16,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from core.identity.service import (
+    AccountService,
+    AuthenticationService,
+    EmailVerificationService,
+    PasswordResetService,
+)
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
 from tests.private_servers import free_port
@@ -71,22 +77,26 @@ async def test_verification_and_reset_mails_arrive_over_smtp_and_work(
     )  # type: ignore[arg-type]
     runtime = await start_runtime(settings)
     try:
-        user = await runtime.accounts.register("ada@example.com", "ada", PASSWORD)
+        user = await runtime.get(AccountService).register("ada@example.com", "ada", PASSWORD)
         assert user.id is not None
         await runtime.drain_jobs()
         assert any("ada@example.com" in str(m["To"]) for m in server.messages)  # welcome
 
-        await runtime.email_verification.request_email_verification(user.id)
+        await runtime.get(EmailVerificationService).request_email_verification(user.id)
         await runtime.drain_jobs()
-        verified = await runtime.email_verification.confirm_email(server.token_in("/verify-email"))
+        verified = await runtime.get(EmailVerificationService).confirm_email(
+            server.token_in("/verify-email")
+        )
         assert verified.email_verified
 
-        await runtime.password_reset.request_password_reset("ada@example.com")
+        await runtime.get(PasswordResetService).request_password_reset("ada@example.com")
         await runtime.drain_jobs()
-        await runtime.password_reset.reset_password(
+        await runtime.get(PasswordResetService).reset_password(
             server.token_in("/reset-password"), "a brand new passphrase"
         )
-        login = await runtime.auth.login("ada@example.com", "a brand new passphrase")
+        login = await runtime.get(AuthenticationService).login(
+            "ada@example.com", "a brand new passphrase"
+        )
         assert login.user.id == user.id
     finally:
         await runtime.aclose()

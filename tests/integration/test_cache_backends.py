@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 from redis import Redis
 
+from core.platform.cache import Cache
+from core.platform.rate_limit import RateLimiter
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
 from tests.services import REDIS_TEST_DB
@@ -37,8 +39,8 @@ async def test_redis_backends_use_their_own_logical_databases(
     cache_db = Redis(host=host.hostname, port=host.port or 6379, db=REDIS_TEST_DB)
     limit_db = Redis(host=host.hostname, port=host.port or 6379, db=RATE_LIMIT_DB)
     try:
-        await runtime.cache.set("greeting", "hello", 60)
-        assert (await runtime.rate_limiter.hit("client", 5, 60)).remaining == 4
+        await runtime.get(Cache).set("greeting", "hello", 60)
+        assert (await runtime.get(RateLimiter).hit("client", 5, 60)).remaining == 4
         assert await runtime.readiness() == {"sessions": "ok", "cache": "ok", "rate_limit": "ok"}
         assert cache_db.keys(f"{key_prefix}c:*") and not cache_db.keys(f"{key_prefix}r:*")
         assert limit_db.keys(f"{key_prefix}r:*") and not limit_db.keys(f"{key_prefix}c:*")
@@ -58,9 +60,9 @@ async def test_memcached_backends(memcached_servers: list[str], key_prefix: str)
     )
     runtime = await start_runtime(settings)
     try:
-        await runtime.cache.set("greeting", {"hello": "world"}, 60)
-        assert await runtime.cache.get("greeting") == {"hello": "world"}
-        assert (await runtime.rate_limiter.hit("client", 5, 60)).allowed
+        await runtime.get(Cache).set("greeting", {"hello": "world"}, 60)
+        assert await runtime.get(Cache).get("greeting") == {"hello": "world"}
+        assert (await runtime.get(RateLimiter).hit("client", 5, 60)).allowed
         assert await runtime.readiness() == {"sessions": "ok", "cache": "ok", "rate_limit": "ok"}
     finally:
         await runtime.aclose()

@@ -35,6 +35,7 @@ from adapters.celery.config import CeleryOptions
 from adapters.celery.dispatcher import CeleryJobDispatcher
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.schema import metadata
+from core.identity.service import AccountService
 from core.platform.jobs import Job, JobState, JobStatus
 from entrypoints.bootstrap.runtime import Runtime, start_runtime
 from entrypoints.bootstrap.settings import Settings
@@ -287,7 +288,7 @@ async def runtimes() -> AsyncIterator[Callable[..., Awaitable[Runtime]]]:
 async def enqueue(
     runtime: Runtime, name: str, key: str, payload: dict[str, Any] | None = None
 ) -> None:
-    async with runtime.accounts._uow() as tx:
+    async with runtime.get(AccountService)._uow() as tx:
         await tx.jobs.enqueue(name, payload or {}, idempotency_key=key)
         await tx.commit()
 
@@ -388,7 +389,7 @@ async def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(
     broker, worker = redis_worker
     runtime = await runtimes(database, broker)
     rolled_back, committed = unique("rolled-back"), unique("committed")
-    async with runtime.accounts._uow() as tx:
+    async with runtime.get(AccountService)._uow() as tx:
         await tx.jobs.enqueue("probe.effect", {}, idempotency_key=rolled_back)
         await tx.rollback()
     await enqueue(runtime, "probe.effect", committed)  # enqueued after: a barrier

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from core.identity.model import User
-from core.identity.user_cache import CachedUsers, InvalidatingUnitOfWorkFactory, user_key
+from core.identity.user_cache import CachedUsers, UserCache, UserCachePolicy, user_key
+from core.identity.user_invalidation import InvalidatingUnitOfWorkFactory
 from tests.contracts.test_cache import Harness, _memcached, _redis
 from tests.unit.core.test_user_cache import PausingStore
 
@@ -37,8 +38,9 @@ async def _add(store: InMemoryUnitOfWorkFactory, name: str) -> int:
 
 async def test_hits_forget_and_race_on_a_server(h: Harness) -> None:
     store = InMemoryUnitOfWorkFactory()
-    users = CachedUsers(store, h.cache, ttl_seconds=60)
-    services_uow = InvalidatingUnitOfWorkFactory(store, users)
+    cache = UserCache(h.cache, UserCachePolicy(ttl_seconds=60))
+    users = CachedUsers(store, cache)
+    services_uow = InvalidatingUnitOfWorkFactory(store, cache)
     user_id = await _add(store, "ada")
 
     first = await users.get(user_id)
@@ -54,7 +56,7 @@ async def test_hits_forget_and_race_on_a_server(h: Harness) -> None:
     assert renamed is not None and renamed.username == "ada2"  # ...and never served
 
     pausing = PausingStore(store)
-    racing = CachedUsers(pausing, h.cache, ttl_seconds=60)
+    racing = CachedUsers(pausing, cache)
     await users.forget(user_id)  # so the racing read misses and loads
     slow = asyncio.create_task(racing.get(user_id))
     await asyncio.wait_for(pausing.read_done.wait(), 5)

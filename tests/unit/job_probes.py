@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from core.platform.jobs import Job, JobHandler
-from entrypoints.bootstrap.runtime import Runtime
+from core.platform.jobs import Job, JobHandler, Outbox
+from core.shared.clock import Clock
+from entrypoints.bootstrap.services import Services
+from entrypoints.bootstrap.settings import Settings
 
 SPEC = "tests.unit.job_probes:handlers"
 
@@ -26,7 +28,7 @@ class Probe:
 PROBE = Probe()
 
 
-def handlers(runtime: Runtime) -> dict[str, JobHandler]:
+def handlers(services: Services, settings: Settings) -> dict[str, JobHandler]:
     async def record(job: Job) -> None:
         PROBE.seen.append(job)
         PROBE.ran.set()
@@ -36,11 +38,11 @@ def handlers(runtime: Runtime) -> dict[str, JobHandler]:
         PROBE.seen.append(job)
         left = int(job.payload["left"])
         if left > 0:
-            await runtime.jobs.outbox.add(
+            await services.get(Outbox).add(
                 "probe.chain",
                 {"left": left - 1},
                 idempotency_key=f"chain-{left - 1}",
-                now=runtime.clock.now(),
+                now=services.get(Clock).now(),
             )
 
     async def fail(job: Job) -> None:

@@ -8,9 +8,13 @@ import pytest
 from dependency_injector import providers
 
 from adapters.memory.clock import ManualClock
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
 from adapters.memory.sessions import InMemorySessionStore
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from core.identity.service import AccountService, AuthenticationService
+from core.platform.cache import Cache
+from core.platform.rate_limit import RateLimiter
+from core.shared.clock import Clock
 from entrypoints.bootstrap.container import build_container
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
@@ -25,8 +29,8 @@ def _settings(**overrides: object) -> Settings:
 async def test_memory_profile_selects_memory_adapters_and_probes_only_sessions() -> None:
     runtime = await start_runtime(_settings(database={"backend": "memory"}))
     try:
-        assert isinstance(runtime.accounts._uow.inner, InMemoryUnitOfWorkFactory)
-        assert isinstance(runtime.auth._sessions, InMemorySessionStore)
+        assert isinstance(runtime.get(AccountService)._uow.inner, InMemoryUnitOfWorkFactory)
+        assert isinstance(runtime.get(AuthenticationService)._sessions, InMemorySessionStore)
         assert await runtime.readiness() == {"sessions": "ok"}
     finally:
         await runtime.aclose()
@@ -36,9 +40,11 @@ async def test_sql_profile_creates_tables_and_probes_the_database(tmp_path: Path
     url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
     runtime = await start_runtime(_settings(database={"url": url, "auto_create": True}))
     try:
-        assert isinstance(runtime.accounts._uow.inner, SqlAlchemyUnitOfWorkFactory)
-        user = await runtime.accounts.register("ada@example.com", "ada", "correct horse battery")
-        assert (await runtime.accounts.get(user.id or 0)).email == "ada@example.com"
+        assert isinstance(runtime.get(AccountService)._uow.inner, SqlAlchemyUnitOfWorkFactory)
+        user = await runtime.get(AccountService).register(
+            "ada@example.com", "ada", "correct horse battery"
+        )
+        assert (await runtime.get(AccountService).get(user.id or 0)).email == "ada@example.com"
         assert await runtime.readiness() == {"database": "ok", "sessions": "ok"}
     finally:
         await runtime.aclose()
@@ -49,8 +55,8 @@ async def test_services_are_built_once_and_shared() -> None:
     runtime = await start_runtime(_settings(database={"backend": "memory"}))
     try:
         # the same port instances feed both services: one store, one unit-of-work factory
-        assert runtime.accounts._sessions is runtime.auth._sessions
-        assert runtime.accounts._uow is runtime.auth._uow
+        assert runtime.get(AccountService)._sessions is runtime.get(AuthenticationService)._sessions
+        assert runtime.get(AccountService)._uow is runtime.get(AuthenticationService)._uow
     finally:
         await runtime.aclose()
 
@@ -62,11 +68,15 @@ async def test_a_test_can_override_a_provider_on_its_own_container() -> None:
     container.clock.override(providers.Object(clock))
     runtime = await start_runtime(settings, container)
     try:
-        assert runtime.clock is clock
-        await runtime.accounts.register("ada@example.com", "ada", "correct horse battery")
-        login = await runtime.auth.login("ada@example.com", "correct horse battery")
+        assert runtime.get(Clock) is clock
+        await runtime.get(AccountService).register(
+            "ada@example.com", "ada", "correct horse battery"
+        )
+        login = await runtime.get(AuthenticationService).login(
+            "ada@example.com", "correct horse battery"
+        )
         clock.advance(settings.sessions.absolute_lifetime_seconds + 1)
-        assert await runtime.auth.authenticate(login.token) is None
+        assert await runtime.get(AuthenticationService).authenticate(login.token) is None
     finally:
         await runtime.aclose()
     # a second container is untouched by the first one's override
@@ -84,9 +94,9 @@ async def test_redis_backend_without_a_url_fails_at_startup_not_per_request() ->
 async def test_cache_and_rate_limiter_default_to_memory_without_probes() -> None:
     runtime = await start_runtime(_settings(database={"backend": "memory"}))
     try:
-        await runtime.cache.set("k", {"v": [1, 2]}, 60)
-        assert await runtime.cache.get("k") == {"v": [1, 2]}
-        decisions = [await runtime.rate_limiter.hit("client", 2, 60) for _ in range(3)]
+        await runtime.get(Cache).set("k", {"v": [1, 2]}, 60)
+        assert await runtime.get(Cache).get("k") == {"v": [1, 2]}
+        decisions = [await runtime.get(RateLimiter).hit("client", 2, 60) for _ in range(3)]
         assert [d.allowed for d in decisions] == [True, True, False]
         assert set(await runtime.readiness()) == {"sessions"}
     finally:

@@ -16,6 +16,7 @@ from dependency_injector import providers
 
 from adapters.celery.dispatcher import CeleryJobDispatcher
 from adapters.memory.clock import ManualClock
+from core.identity.service import AccountService
 from core.platform.jobs import JobStatus
 from entrypoints.bootstrap.container import build_container
 from entrypoints.bootstrap.runtime import Runtime, start_runtime
@@ -63,7 +64,7 @@ async def runtime(profile: str, tmp_path: Path) -> AsyncIterator[Runtime]:
 async def enqueue(
     runtime: Runtime, name: str, payload: dict[str, Any], key: str, *, commit: bool = True
 ) -> None:
-    async with runtime.accounts._uow() as tx:
+    async with runtime.get(AccountService)._uow() as tx:
         await tx.jobs.enqueue(name, payload, idempotency_key=key)
         if commit:
             await tx.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from core.identity.errors import EmailTakenError
 from core.identity.model import User
 from core.shared.query import ListQuery

@@ -15,8 +15,9 @@ from adapters.memory.email import InMemoryEmailSender
 from adapters.smtp.sender import SmtpEmailSender
 from adapters.system.console_email import ConsoleEmailSender
 from core.identity.model import User
+from core.identity.service import AccountService
 from core.notifications.model import EmailCategory
-from core.notifications.service import queue_email
+from core.notifications.service import NotificationService, queue_email
 from core.notifications.templates import PASSWORD_CHANGED
 from entrypoints.bootstrap.container import build_container
 from entrypoints.bootstrap.runtime import Runtime, start_runtime
@@ -54,7 +55,9 @@ async def app(
 
 async def _user(runtime: Runtime, sender: InMemoryEmailSender, name: str = "ada") -> User:
     """A registered user, with the mail registration itself sends already out of the way."""
-    user = await runtime.accounts.register(f"{name}@example.com", name, "correct horse battery")
+    user = await runtime.get(AccountService).register(
+        f"{name}@example.com", name, "correct horse battery"
+    )
     await runtime.drain_jobs()
     sender.clear()
     return user
@@ -63,7 +66,7 @@ async def _user(runtime: Runtime, sender: InMemoryEmailSender, name: str = "ada"
 async def _queue(
     runtime: Runtime, user: User, category: EmailCategory, *, commit: bool = True
 ) -> None:
-    async with runtime.accounts._uow() as tx:
+    async with runtime.get(AccountService)._uow() as tx:
         await queue_email(
             tx.jobs,
             user_id=user.id,
@@ -108,7 +111,7 @@ async def test_queued_non_essential_mail_respects_the_preferences(
     assert user.id is not None
     # (That the job reads them when it runs, not when queued, is a unit test of the
     # handler: here the inline runner may pick the job up at any await.)
-    await runtime.notifications.update_preferences(user.id, usage_alerts=False)
+    await runtime.get(NotificationService).update_preferences(user.id, usage_alerts=False)
     await _queue(runtime, user, EmailCategory.USAGE_ALERTS)
     await runtime.drain_jobs()
     assert sender.outbox == []

@@ -610,7 +610,7 @@ async def test_a_good_production_configuration_gets_past_the_check_and_logs_warn
     settings = production(http={"docs_enabled": True})
     container = build_container(settings)
     # No Postgres or Redis here: stop at the first provider, which runs after the check.
-    container.identity_uow.override(providers.Callable(_raise_reached))
+    container.clock.override(providers.Callable(_raise_reached))
     with pytest.raises(_ReachedBuilding):
         await start_runtime(settings, container, run_jobs=False)
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
-from core.identity.user_cache import CachedUsers, InvalidatingUnitOfWorkFactory
-from entrypoints.bootstrap.container import PER_PROCESS_USER_TTL_SECONDS, _user_cache_ttl
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
+from core.identity.ports import IdentityUnitOfWorkFactory
+from core.identity.service import (
+    AccountService,
+    AuthenticationService,
+    EmailVerificationService,
+    PasswordResetService,
+    TokenService,
+)
+from core.identity.user_cache import CachedUsers, UserCache, UserCachePolicy
+from core.identity.user_invalidation import InvalidatingUnitOfWorkFactory
+from core.platform.cache import Cache
+from entrypoints.bootstrap.policies import PER_PROCESS_USER_TTL_SECONDS, user_cache_policy
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
 
@@ -23,22 +33,25 @@ def _settings(**overrides: object) -> Settings:
 async def test_services_share_one_cached_lookup_and_one_invalidating_unit_of_work() -> None:
     runtime = await start_runtime(_settings(database={"backend": "memory"}))
     try:
-        lookup = runtime.auth._users
+        lookup = runtime.get(AuthenticationService)._users
         assert isinstance(lookup, CachedUsers)
-        assert runtime.api_tokens._users is lookup
+        assert lookup is runtime.get(CachedUsers)
+        assert runtime.get(TokenService)._users is lookup
+        user_cache = runtime.get(UserCache)
+        factory = runtime.get(IdentityUnitOfWorkFactory)
+        assert isinstance(factory, InvalidatingUnitOfWorkFactory)
+        assert factory._cache is user_cache and lookup.cache is user_cache
+        assert isinstance(factory.inner, InMemoryUnitOfWorkFactory)
         for service in (
-            runtime.accounts,
-            runtime.auth,
-            runtime.api_tokens,
-            runtime.email_verification,
-            runtime.password_reset,
+            AccountService,
+            AuthenticationService,
+            TokenService,
+            EmailVerificationService,
+            PasswordResetService,
         ):
-            factory = service._uow
-            assert isinstance(factory, InvalidatingUnitOfWorkFactory)
-            assert factory._users is lookup
-            assert isinstance(factory.inner, InMemoryUnitOfWorkFactory)
+            assert runtime.get(service)._uow is factory, service
         # The lookup and the runtime share the configured cache.
-        assert lookup._cache is runtime.cache
+        assert user_cache._cache is runtime.get(Cache)
     finally:
         await runtime.aclose()
 
@@ -57,8 +70,4 @@ def test_the_user_ttl_comes_from_settings_and_is_short_for_a_per_process_cache(
 ) -> None:
     settings = _settings(cache={"backend": backend, "user_ttl_seconds": configured})
     assert settings.cache.user_ttl_seconds == configured
-    assert _user_cache_ttl(settings) == expected
-
-
-def test_the_default_user_ttl_is_thirty_seconds() -> None:
-    assert _settings().cache.user_ttl_seconds == 30
+    assert user_cache_policy(settings) == UserCachePolicy(ttl_seconds=expected)

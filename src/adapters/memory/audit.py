@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from adapters.memory.query import QueryEvaluator
+from adapters.memory.transaction import PendingWrites
 from core.audit.model import AuditEntry
 from core.audit.ports import AuditLog
 from core.shared.query import ListQuery, Page, SortKey
@@ -37,7 +38,7 @@ class InMemoryAuditState:
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
-class InMemoryAuditLog(AuditLog):
+class InMemoryAuditLog(AuditLog, PendingWrites):
     """`AuditLog` over an `InMemoryAuditState` (see the port for the contract).
 
     Entries recorded in a unit of work are kept apart until it commits (its own `list`

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters.memory.transaction import PendingWrites
 from core.platform.jobs import (
     DeadJob,
     Job,
-    JobDispatcher,
     JobPayload,
     JobQueue,
     JobState,
     JobStatus,
+    LocalJobQueue,
     Outbox,
     check_job,
 )
@@ -109,7 +110,7 @@ class InMemoryJobStore:
         del self._by_key[(row.name, row.idempotency_key)]
 
 
-class InMemoryJobQueue(JobQueue):
+class InMemoryJobQueue(JobQueue, PendingWrites):
     """`JobQueue` of the in-memory unit of work (see the port for the contract).
 
     Jobs wait in the transaction until the unit of work calls `_commit` (then they join
@@ -269,7 +270,7 @@ class InMemoryOutbox(Outbox):
         return None if row is None else row.state()
 
 
-class InProcessJobDispatcher(JobDispatcher):
+class InProcessJobDispatcher(LocalJobQueue):
     """`JobDispatcher` for the in-process runner: a bounded local queue.
 
     The relay puts claimed jobs here (never more than `capacity()`); this process's

@@ -1,11 +1,12 @@
 """Notification preferences in process memory, transactional with the in-memory unit of
-work (`adapters.memory.identity`)."""
+work (`adapters.memory.unit_of_work`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from adapters.memory.transaction import PendingWrites
 from core.identity.errors import UserNotFoundError
 from core.notifications.model import NotificationPreferences
 from core.notifications.ports import NotificationPreferencesRepository
@@ -20,7 +21,7 @@ class InMemoryNotificationState:
     preferences: dict[int, NotificationPreferences] = field(default_factory=dict)
 
 
-class InMemoryNotificationPreferencesRepository(NotificationPreferencesRepository):
+class InMemoryNotificationPreferencesRepository(NotificationPreferencesRepository, PendingWrites):
     """`NotificationPreferencesRepository` over an `InMemoryNotificationState` (see the
     port for the contract).
 

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
+from adapters.memory.transaction import PendingWrites
 from core.identity.oauth_errors import OAuthIdentityTakenError
 from core.identity.oauth_model import OAuthIdentity
 from core.identity.oauth_ports import OAuthIdentityRepository
@@ -26,7 +27,7 @@ def _key(link: OAuthIdentity) -> tuple[str, str]:
     return link.provider, link.subject
 
 
-class InMemoryOAuthIdentityRepository(OAuthIdentityRepository):
+class InMemoryOAuthIdentityRepository(OAuthIdentityRepository, PendingWrites):
     """`OAuthIdentityRepository` over an `InMemoryOAuthIdentityState` (contract: the port).
 
     Links stay pending until the unit of work commits. `(provider, subject)` is checked

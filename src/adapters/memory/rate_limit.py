@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from core.platform.rate_limit import RateLimitDecision, RateLimiter, check_hit
+from core.platform.rate_limit import LocalRateLimiter, RateLimitDecision, check_hit
 from core.shared.clock import Clock
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,7 +27,7 @@ class _Log:
             self.used -= self.hits.popleft()[1]
 
 
-class InMemoryRateLimiter(RateLimiter):
+class InMemoryRateLimiter(LocalRateLimiter):
     """A `RateLimiter` for tests, the embedded default and as the in-process fallback.
 
     Algorithm: a sliding-window log, the same as `RedisRateLimiter`. Each allowed hit is

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from adapters.memory.transaction import PendingWrites
 from core.shared.errors import ConflictError
 
 
@@ -37,7 +38,7 @@ class TokenRowState(Generic[RowT]):
     claims: dict[str, object] = field(default_factory=dict)
 
 
-class PendingTokenRows(Generic[RowT]):
+class PendingTokenRows(PendingWrites, Generic[RowT]):
     """Pending inserts, stamps and deletes of one unit of work over a `TokenRowState`.
 
     `STAMPS` names the timestamp fields that are set once (`used_at`, `revoked_at`): a

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -24,48 +25,49 @@ from adapters.sqlalchemy.oauth_identities import (
 from adapters.sqlalchemy.one_time_tokens import SqlAlchemyOneTimeTokenRepository
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.refresh_tokens import SqlAlchemyRefreshTokenRepository
-from core.audit.ports import AuditLog
-from core.identity.oauth_ports import OAuthIdentityRepository
-from core.identity.ports import (
-    IdentityUnitOfWork,
-    IdentityUnitOfWorkFactory,
-    OneTimeTokenRepository,
-    RefreshTokenRepository,
-    UserRepository,
-)
-from core.notifications.ports import (
-    NotificationPreferencesRepository,
-    NotificationsUnitOfWork,
-    NotificationsUnitOfWorkFactory,
-)
-from core.platform.jobs import JobQueue
+from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
+from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
 from core.shared.clock import Clock
 
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One repository of the unit of work, built on the unit's session, and the
+    constraints it maps to core errors."""
+
+    repository: Callable[[AsyncSession], object]
+    constraint_errors: ConstraintErrors = field(default_factory=dict)
+
+
+# Every repository, by the attribute name the core's unit-of-work Protocols give it.
+# (The outbox, `jobs`, is every unit's too; it needs the clock and the commit hook.)
+TABLES: Mapping[str, Table] = {
+    "users": Table(SqlAlchemyUserRepository, USER_CONSTRAINT_ERRORS),
+    "audit": Table(SqlAlchemyAuditLog),
+    "one_time_tokens": Table(SqlAlchemyOneTimeTokenRepository),
+    "refresh_tokens": Table(SqlAlchemyRefreshTokenRepository),
+    "oauth_identities": Table(SqlAlchemyOAuthIdentityRepository, OAUTH_CONSTRAINT_ERRORS),
+    "notification_preferences": Table(
+        SqlAlchemyNotificationPreferencesRepository, NOTIFICATION_CONSTRAINT_ERRORS
+    ),
+}
 # Every constraint a repository names, so a violation that only surfaces at commit
 # still maps to the same leaf error.
 _CONSTRAINT_ERRORS: ConstraintErrors = {
-    **USER_CONSTRAINT_ERRORS,
-    **NOTIFICATION_CONSTRAINT_ERRORS,
-    **OAUTH_CONSTRAINT_ERRORS,
+    constraint: error
+    for table in TABLES.values()
+    for constraint, error in table.constraint_errors.items()
 }
 
 
 class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
-    """One database transaction over the identity repositories.
+    """One database transaction over every repository in `TABLES` and the outbox.
 
     Contract (the core `UnitOfWork`): `async with uow:`; nothing is visible to others
     before `commit()`; leaving the block without commit, or with an exception, rolls
     back; used by one task and not reused after exit. Driver failures raise
     `UnavailableError`, constraint violations the repositories' `ConflictError` leaves.
     """
-
-    users: UserRepository
-    audit: AuditLog
-    one_time_tokens: OneTimeTokenRepository
-    refresh_tokens: RefreshTokenRepository
-    oauth_identities: OAuthIdentityRepository
-    notification_preferences: NotificationPreferencesRepository
-    jobs: JobQueue
 
     def __init__(
         self,
@@ -74,15 +76,11 @@ class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
         on_jobs_committed: Callable[[], None] | None = None,
     ) -> None:
         self._session = sessions()
+        for name, table in TABLES.items():
+            setattr(self, name, table.repository(self._session))
         # The outbox: jobs are rows written in this same transaction.
         self._jobs = SqlAlchemyJobQueue(self._session, clock, on_jobs_committed)
         self.jobs = self._jobs
-        self.users = SqlAlchemyUserRepository(self._session)
-        self.audit = SqlAlchemyAuditLog(self._session)
-        self.one_time_tokens = SqlAlchemyOneTimeTokenRepository(self._session)
-        self.refresh_tokens = SqlAlchemyRefreshTokenRepository(self._session)
-        self.oauth_identities = SqlAlchemyOAuthIdentityRepository(self._session)
-        self.notification_preferences = SqlAlchemyNotificationPreferencesRepository(self._session)
 
     async def __aenter__(self) -> Self:
         return self

@@ -6,7 +6,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from core.platform.rate_limit import RateLimitDecision, RateLimiter
+from core.platform.rate_limit import LocalRateLimiter, RateLimitDecision, RateLimiter
 from core.shared.errors import RateLimitedError, UnavailableError
 from core.shared.hashing import fingerprint
 
@@ -52,7 +52,7 @@ class LoginThrottle:
     """
 
     def __init__(
-        self, limiter: RateLimiter, fallback: RateLimiter, policy: LoginThrottlePolicy
+        self, limiter: RateLimiter, fallback: LocalRateLimiter, policy: LoginThrottlePolicy
     ) -> None:
         self._limiter = limiter
         self._fallback = fallback

@@ -1,12 +1,13 @@
 """The per-request user read, cache-aside, and forgetting a user whenever it changes.
 
 Every authenticated request needs its user (the session's, or the access token's with its
-`tokens_valid_after`). `CachedUsers.get` serves it from the `Cache` for a short TTL and
-reads the database only on a miss. `InvalidatingUnitOfWorkFactory` wraps the identity
-unit-of-work factory the services use: every user a unit writes through its `users`
-repository is forgotten right after that unit commits, so no use case has to remember to
-do it (logout-all, password change and reset, deletion, profile and verification changes,
-rehashing, OAuth sign-up: all write through the repository).
+`tokens_valid_after`). `CachedUsers.get` serves it from the `Cache` (through `UserCache`)
+for a short TTL and reads the database only on a miss. `InvalidatingUnitOfWorkFactory`
+(`user_invalidation.py`) wraps the identity unit-of-work factory the services use: every
+user a unit writes through its `users` repository is forgotten right after that unit
+commits, so no use case has to remember to do it (logout-all, password change and reset,
+deletion, profile and verification changes, rehashing, OAuth sign-up: all write through
+the repository).
 
 How fresh a cached user is:
 - After a change commits, the next read anywhere sees it: `forget` gives the user a new
@@ -34,16 +35,14 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
 
 from core.identity.model import User
-from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory, UserRepository
+from core.identity.ports import IdentityUnitOfWorkFactory
 from core.platform.cache import MAX_TTL_SECONDS, Cache, JsonInput, JsonValue
 from core.platform.cache_codec import check_ttl
 from core.shared.errors import UnavailableError
-from core.shared.query import ListQuery, Page
 
 logger = logging.getLogger(__name__)
 
@@ -139,28 +138,31 @@ def _flag(document: Mapping[str, JsonValue], name: str) -> bool:
     return value
 
 
-# --- the lookup -----------------------------------------------------------------------
+# --- the cache side and the lookup ---------------------------------------------------
 
 
-class CachedUsers:
-    """`get`: the active user with this id, cache-aside; `forget`: after a change.
+@dataclass(frozen=True, slots=True)
+class UserCachePolicy:
+    """How long a user is served from the cache after it was loaded (see the module doc:
+    this bounds how stale a missed invalidation can leave it)."""
 
-    Entries live `ttl_seconds` (see the module doc for why that bounds staleness).
-    A cache that is down (`UnavailableError`) is skipped: `get` reads the database and
-    `forget` logs and returns, so an outage costs latency, never a failed request or a
-    failed write. Database errors propagate and nothing is cached.
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+
+    def __post_init__(self) -> None:
+        check_ttl(self.ttl_seconds)
+
+
+class UserCache:
+    """The cached side of the user read: entries, generations, and forgetting.
+
+    A cache that is down (`UnavailableError`) is skipped: `read` reports a miss that must
+    not be stored, `forget` logs and returns, so an outage costs latency, never a failed
+    request or a failed write.
     """
 
-    def __init__(
-        self,
-        uow: IdentityUnitOfWorkFactory,
-        cache: Cache,
-        *,
-        ttl_seconds: int = DEFAULT_TTL_SECONDS,
-    ) -> None:
-        self._uow = uow
+    def __init__(self, cache: Cache, policy: UserCachePolicy) -> None:
         self._cache = cache
-        self._ttl = check_ttl(ttl_seconds)
+        self._ttl = policy.ttl_seconds
         # A generation outlives the entries stamped with it (if it goes first, they
         # only miss), so a steady reader rewrites it rarely.
         self._generation_ttl = min(MAX_TTL_SECONDS, 4 * self._ttl)
@@ -169,13 +171,15 @@ class CachedUsers:
     def ttl_seconds(self) -> int:
         return self._ttl
 
-    async def get(self, user_id: int) -> User | None:
+    async def read(self, user_id: int) -> tuple[User | None, str | None]:
+        """`(user, None)` on a hit; on a miss `(None, generation)`, the generation to
+        `store` the loaded user under, or `(None, None)` when nothing may be stored."""
         key, current_key = user_key(user_id), generation_key(user_id)
         try:
             found = await self._cache.get_many((key, current_key))
         except UnavailableError:
             logger.warning("cache unavailable; user read from the database")
-            return await self._load(user_id)
+            return None, None
         generation = found.get(current_key)
         entry = found.get(key)
         if isinstance(generation, str):
@@ -186,17 +190,20 @@ class CachedUsers:
                     logger.warning("cached user no longer decodes; reloading")
                 else:
                     if cached.id == user_id:
-                        return cached
-        else:
-            # Made before loading, so a change committed after the load replaces it.
-            generation = _new_generation()
-            if not await self._write(current_key, generation, self._generation_ttl):
-                return await self._load(user_id)
-        user = await self._load(user_id)
-        if user is not None:  # a miss is never cached: deleted users stay refused
-            document: dict[str, JsonInput] = {"generation": generation, "user": encode_user(user)}
-            await self._write(key, document, self._ttl)
-        return user
+                        return cached, None
+            return None, generation
+        # Made before loading, so a change committed after the load replaces it.
+        generation = _new_generation()
+        if not await self._write(current_key, generation, self._generation_ttl):
+            return None, None
+        return None, generation
+
+    async def store(self, user: User, generation: str) -> None:
+        """Keep `user` (loaded after `read` gave `generation`) for `ttl_seconds`."""
+        if user.id is None:
+            return
+        document: dict[str, JsonInput] = {"generation": generation, "user": encode_user(user)}
+        await self._write(user_key(user.id), document, self._ttl)
 
     async def forget(self, user_id: int) -> None:
         """Make every cached copy of the user miss from now on. Never raises for a cache
@@ -212,12 +219,6 @@ class CachedUsers:
         for user_id in sorted(set(user_ids)):
             await self.forget(user_id)
 
-    async def _load(self, user_id: int) -> User | None:
-        async with self._uow(read_only=True) as tx:
-            user = await tx.users.get(user_id)
-        # What a hit returns, so callers see one shape whether the cache answered or not.
-        return None if user is None else user.copy(password_hash=UNCACHED_PASSWORD_HASH)
-
     async def _write(self, key: str, value: JsonInput, ttl_seconds: int) -> bool:
         try:
             await self._cache.set(key, value, ttl_seconds)
@@ -226,116 +227,37 @@ class CachedUsers:
         return True
 
 
+class CachedUsers:
+    """`get`: the active user with this id, served by `UserCache` and read from the
+    database only on a miss. Database errors propagate and nothing is cached; a miss is
+    never cached (deleted users stay refused)."""
+
+    def __init__(self, uow: IdentityUnitOfWorkFactory, cache: UserCache) -> None:
+        self._uow = uow
+        self._cache = cache
+
+    @property
+    def cache(self) -> UserCache:
+        return self._cache
+
+    async def get(self, user_id: int) -> User | None:
+        cached, generation = await self._cache.read(user_id)
+        if cached is not None:
+            return cached
+        user = await self._load(user_id)
+        if user is not None and generation is not None:
+            await self._cache.store(user, generation)
+        return user
+
+    async def forget(self, user_id: int) -> None:
+        await self._cache.forget(user_id)
+
+    async def _load(self, user_id: int) -> User | None:
+        async with self._uow(read_only=True) as tx:
+            user = await tx.users.get(user_id)
+        # What a hit returns, so callers see one shape whether the cache answered or not.
+        return None if user is None else user.copy(password_hash=UNCACHED_PASSWORD_HASH)
+
+
 def _new_generation() -> str:
     return secrets.token_urlsafe(_GENERATION_BYTES)
-
-
-# --- invalidation after commit --------------------------------------------------------
-
-
-class InvalidatingUnitOfWorkFactory(IdentityUnitOfWorkFactory):
-    """Opens `inner`'s units of work; after one commits, every user it wrote through its
-    `users` repository (`add`, `update`, `soft_delete`, `end_tokens_before`) is forgotten
-    by `users`. Read-only units are `inner`'s own, untouched (they promise not to write).
-
-    Everything but `users` is the inner unit's. Keeping it whole: a method added to
-    `UserRepository` must be added to `_RecordingUsers`, saying whether it writes (the
-    class fails at construction until then); an attribute added to `IdentityUnitOfWork`
-    is passed on in `_InvalidatingUnitOfWork.__init__` (mypy names it until then).
-    Writes that bypass the repository (raw SQL, an admin tool on the tables) must call
-    `CachedUsers.forget` themselves, or live with the TTL.
-    """
-
-    def __init__(self, inner: IdentityUnitOfWorkFactory, users: CachedUsers) -> None:
-        self.inner = inner
-        self._users = users
-
-    def __call__(self, *, read_only: bool = False) -> IdentityUnitOfWork:
-        unit = self.inner(read_only=read_only)
-        return unit if read_only else _InvalidatingUnitOfWork(unit, self._users)
-
-
-class _InvalidatingUnitOfWork(IdentityUnitOfWork):
-    def __init__(self, unit: IdentityUnitOfWork, users: CachedUsers) -> None:
-        self._unit = unit
-        self._cached = users
-        self._changed: set[int] = set()
-        self.users = _RecordingUsers(unit.users, self._changed)
-        self.audit = unit.audit
-        self.one_time_tokens = unit.one_time_tokens
-        self.refresh_tokens = unit.refresh_tokens
-        self.oauth_identities = unit.oauth_identities
-        self.jobs = unit.jobs
-
-    def __getattr__(self, name: str) -> Any:
-        # Whatever else the inner unit offers beyond `IdentityUnitOfWork`.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._unit, name)
-
-    async def __aenter__(self) -> Self:
-        await self._unit.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._changed.clear()  # not committed: nothing changed
-        await self._unit.__aexit__(exc_type, exc, tb)
-
-    async def commit(self) -> None:
-        await self._unit.commit()
-        if self._changed:
-            changed = set(self._changed)
-            self._changed.clear()
-            await self._cached.forget_all(changed)
-
-    async def rollback(self) -> None:
-        self._changed.clear()
-        await self._unit.rollback()
-
-
-class _RecordingUsers(UserRepository):
-    """The inner repository, noting the id of every user a write touches."""
-
-    def __init__(self, inner: UserRepository, changed: set[int]) -> None:
-        self._inner = inner
-        self._changed = changed
-
-    async def add(self, user: User) -> User:
-        stored = await self._inner.add(user)
-        if stored.id is not None:
-            self._changed.add(stored.id)
-        return stored
-
-    async def update(self, user: User) -> User:
-        if user.id is not None:
-            self._changed.add(user.id)
-        return await self._inner.update(user)
-
-    async def soft_delete(self, user_id: int, at: datetime) -> bool:
-        self._changed.add(user_id)
-        return await self._inner.soft_delete(user_id, at)
-
-    async def end_tokens_before(self, user_id: int, at: datetime) -> bool:
-        self._changed.add(user_id)
-        return await self._inner.end_tokens_before(user_id, at)
-
-    # Reads (and the lock, which changes nothing).
-    async def get(self, user_id: int, *, include_deleted: bool = False) -> User | None:
-        return await self._inner.get(user_id, include_deleted=include_deleted)
-
-    async def get_by_email(self, email: str, *, include_deleted: bool = False) -> User | None:
-        return await self._inner.get_by_email(email, include_deleted=include_deleted)
-
-    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
-        return await self._inner.get_by_username(username, include_deleted=include_deleted)
-
-    async def list(self, query: ListQuery) -> Page[User]:
-        return await self._inner.list(query)
-
-    async def lock(self, user_id: int) -> User | None:
-        return await self._inner.lock(user_id)

@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from core.platform.errors import JobNotFoundError
-from core.platform.jobs import DeadJob, Outbox, check_job
+from core.platform.job_policy import JobPolicy
+from core.platform.jobs import DeadJob, Job, Outbox, check_job
 from core.shared.clock import Clock
 
 PURGE_JOBS_JOB = "platform.purge_jobs"
@@ -46,13 +47,15 @@ class JobAdminService:
       when that period's job exists).
     - Dead letters are listed newest first; retrying one makes it pending and due now
       with a fresh retry budget. Retrying a job that is not dead is `JobNotFoundError`.
-    - Done jobs are purged `keep_seconds` after they finished; until then their
-      idempotency keys keep duplicates out. Dead jobs are never purged automatically.
+    - Done jobs are purged `keep_done_seconds` (policy) after they finished, by the
+      periodic `PURGE_JOBS_JOB`; until then their idempotency keys keep duplicates out.
+      Dead jobs are never purged automatically.
     """
 
-    def __init__(self, outbox: Outbox, clock: Clock) -> None:
+    def __init__(self, outbox: Outbox, clock: Clock, policy: JobPolicy) -> None:
         self._outbox = outbox
         self._clock = clock
+        self._policy = policy
 
     async def enqueue_periodic(self, job: PeriodicJob) -> bool:
         now = self._clock.now()
@@ -72,7 +75,10 @@ class JobAdminService:
         if not await self._outbox.retry_dead(job_id, self._clock.now()):
             raise JobNotFoundError()
 
-    async def purge_finished(self, keep_seconds: float) -> int:
-        return await self._outbox.purge_finished(
-            self._clock.now() - timedelta(seconds=keep_seconds)
-        )
+    async def purge_finished(self, keep_seconds: float | None = None) -> int:
+        keep = self._policy.keep_done_seconds if keep_seconds is None else keep_seconds
+        return await self._outbox.purge_finished(self._clock.now() - timedelta(seconds=keep))
+
+    async def handle_purge_jobs(self, _job: Job) -> None:
+        """`PURGE_JOBS_JOB`: purge the done jobs older than the policy keeps."""
+        await self.purge_finished()

@@ -17,6 +17,10 @@ class JobPolicy:
     - A claimed or running job is leased for `lease_seconds`; a running job's lease is
       renewed every third of that while it runs, so only a dead runner lets it expire.
     - The relay claims at most `batch_size` jobs per round.
+    - An in-process runner runs `runner_concurrency` jobs at once; its relay looks for
+      due jobs every `poll_interval_seconds` when no commit wakes it.
+    - Done jobs are purged `keep_done_seconds` after they finished (until then their
+      idempotency keys keep duplicates out).
     """
 
     max_attempts: int = 5
@@ -26,6 +30,9 @@ class JobPolicy:
     timeout_seconds: float = 300.0
     lease_seconds: float = 60.0
     batch_size: int = 50
+    runner_concurrency: int = 4
+    poll_interval_seconds: float = 1.0
+    keep_done_seconds: float = 7 * 24 * 3600.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -36,6 +43,10 @@ class JobPolicy:
             raise ValueError("backoff_jitter is a fraction between 0 and 1")
         if self.timeout_seconds <= 0 or self.lease_seconds <= 0 or self.batch_size < 1:
             raise ValueError("timeout_seconds, lease_seconds and batch_size must be positive")
+        if self.runner_concurrency < 1 or self.poll_interval_seconds <= 0:
+            raise ValueError("runner_concurrency and poll_interval_seconds must be positive")
+        if self.keep_done_seconds <= 0:
+            raise ValueError("keep_done_seconds must be positive")
 
     def backoff_seconds(self, attempt: int, random_fraction: float) -> float:
         """The wait after failed run number `attempt`; `random_fraction` is in [0, 1)."""

@@ -265,6 +265,29 @@ class JobDispatcher(Protocol):
     def capacity(self) -> int | None: ...
 
 
+class LocalJobQueue(JobDispatcher, Protocol):
+    """A `JobDispatcher` whose runner is this process's own tasks: a bounded local queue.
+
+    Contract, besides `JobDispatcher`'s: `next_job` waits for the next dispatched job and
+    counts it as running until `job_finished`; `capacity` counts queued and running jobs
+    against the queue's slots; `idle` is True when nothing is queued or running, and
+    `wait_idle` returns once every job dispatched so far has finished.
+    """
+
+    @abstractmethod
+    async def next_job(self) -> Job: ...
+
+    @abstractmethod
+    def job_finished(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def idle(self) -> bool: ...
+
+    @abstractmethod
+    async def wait_idle(self) -> None: ...
+
+
 JobHandler = Callable[[Job], Awaitable[None]]
 """A plain async function that does a job's work by calling core services.
 

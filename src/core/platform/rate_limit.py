@@ -74,6 +74,14 @@ class RateLimiter(Protocol):
     async def ping(self) -> None: ...
 
 
+class LocalRateLimiter(RateLimiter, Protocol):
+    """A `RateLimiter` kept in this process's memory: it never raises `UnavailableError`.
+
+    Its counts are this process's alone. What it is for: deciding while the shared
+    limiter is down, where failing open is not allowed (sign-in throttles).
+    """
+
+
 def check_hit(key: object, limit: object, window_seconds: object, cost: object) -> None:
     """Raise ValueError unless the arguments of `RateLimiter.hit` are within the contract."""
     if not isinstance(key, str) or not key:

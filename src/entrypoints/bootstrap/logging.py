@@ -1,4 +1,9 @@
-"""Structured logs: JSON lines on stdout, with secrets redacted before rendering."""
+"""Structured logs: JSON lines on stdout, with secrets redacted before rendering.
+
+Two sources end in the same renderer: structlog loggers (adapters, entrypoints) and the
+standard library's `logging` (the core, which imports the stdlib only, and libraries).
+A stdlib record's `extra={...}` fields become JSON fields like structlog's key-values.
+"""
 
 from __future__ import annotations
 
@@ -26,24 +31,61 @@ def redact_secrets(
     return event
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout` is at each record, so redirected or captured
+    output (tests, supervisors) is honoured."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Idempotent; safe to call once per runtime start."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    logging.basicConfig(stream=sys.stdout, level=numeric, format="%(message)s")
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    root = logging.getLogger()
+    root.setLevel(numeric)
+    if not any(isinstance(h, _StdoutHandler) for h in root.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=[
+                    structlog.stdlib.add_log_level,
+                    structlog.stdlib.add_logger_name,
+                    structlog.stdlib.ExtraAdder(),
+                    timestamper,
+                ],
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    redact_secrets,
+                    structlog.processors.format_exc_info,
+                    renderer,
+                ],
+            )
+        )
+        root.addHandler(handler)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamper,
             redact_secrets,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(),
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        # No file argument: each logger writes to whatever sys.stdout is when it is made,
-        # so redirected or captured output (tests, supervisors) is honoured.
+        # No file argument: each logger writes to whatever sys.stdout is when it is made.
         logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )

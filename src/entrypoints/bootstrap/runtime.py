@@ -1,70 +1,57 @@
-"""What an entrypoint gets from bootstrap: the settings, the services, readiness probes.
+"""What an entrypoint gets from bootstrap: the settings, the services, jobs, readiness.
 
 An HTTP app, a worker or a CLI calls `start_runtime(settings)` once per process (or per
-test), uses `runtime.accounts`, `runtime.auth`, ... and calls `await runtime.aclose()` at
-the end. Nothing is resolved per request.
+test), reaches services by type (`runtime.get(AccountService)`) and calls
+`await runtime.aclose()` at the end. Nothing is resolved per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
-from adapters.sqlalchemy.engine import ping as ping_database
-from adapters.sqlalchemy.schema import create_tables
-from core.identity.oauth import OAuthService
-from core.identity.service import (
-    AccountService,
-    AuthenticationService,
-    EmailVerificationService,
-    PasswordResetService,
-    TokenMaintenanceService,
-    TokenService,
-)
-from core.notifications.service import NotificationService
+from core.identity.ports import SessionStore
 from core.platform.cache import Cache
+from core.platform.job_admin import JobAdminService
+from core.platform.job_policy import JobPolicy
+from core.platform.job_runner import JobRunner, JobWakeup
+from core.platform.jobs import JobDispatcher, LocalJobQueue, Outbox
 from core.platform.rate_limit import RateLimiter
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
-from entrypoints.bootstrap.container import Container, build_container
-from entrypoints.bootstrap.jobs import JobsRuntime, start_jobs
+from entrypoints.bootstrap.container import Container, build_container, port_providers
+from entrypoints.bootstrap.jobs import PERIODIC_JOBS, job_handlers
 from entrypoints.bootstrap.logging import configure_logging
+from entrypoints.bootstrap.policies import build_policies
 from entrypoints.bootstrap.security_check import startup_check
-from entrypoints.bootstrap.services import Ports, build_registry, resolve_services
+from entrypoints.bootstrap.services import Services, build_services
 from entrypoints.bootstrap.settings import Settings
 
 log = structlog.get_logger("portico.bootstrap")
 
+T = TypeVar("T")
 ReadinessProbe = Callable[[], Awaitable[None]]
 PROBE_TIMEOUT_SECONDS = 2.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
+    """One process's services (by type), its job runner and its readiness probes."""
+
     settings: Settings
-    clock: Clock
-    accounts: AccountService
-    auth: AuthenticationService
-    notifications: NotificationService
-    email_verification: EmailVerificationService
-    password_reset: PasswordResetService
-    identity_tokens: TokenMaintenanceService
-    # Bearer tokens for mobile and API clients (sign-in, refresh, revoke, authenticate).
-    api_tokens: TokenService
-    # Sign-in with GitHub or Google (only the providers the settings enable).
-    oauth: OAuthService
-    # Set by `start_runtime` from the cache and rate-limit backends the settings choose.
-    cache: Cache = field(init=False, repr=False)
-    rate_limiter: RateLimiter = field(init=False, repr=False)
-    probes: dict[str, ReadinessProbe] = field(default_factory=dict)
+    services: Services
+    jobs: JobRunner
+    probes: Mapping[str, ReadinessProbe] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
-    # Background jobs (entrypoints/bootstrap/jobs.py); set by `start_runtime`.
-    jobs: JobsRuntime = field(init=False, repr=False)
+
+    def get(self, kind: type[T]) -> T:
+        """The process's one instance of a service, port or policy type."""
+        return self.services.get(kind)
 
     async def drain_jobs(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109  (a bound on the whole drain)
         """Run due jobs in this task until none is left (tests); `TimeoutError` after
@@ -90,9 +77,8 @@ class Runtime:
         return dict(zip(names, results, strict=True))
 
     async def aclose(self) -> None:
-        for close in reversed(self._closers):
-            await close()
-        self._closers.clear()
+        while self._closers:
+            await self._closers.pop()()
 
 
 async def _provide(provider: Any) -> Any:
@@ -106,8 +92,9 @@ async def start_runtime(
 ) -> Runtime:
     """Build everything a process needs, in dependency order; undo it all on failure.
 
-    `run_jobs` starts this process's job loops as `PORTICO_JOBS__RUNNER` says (see
-    `entrypoints/bootstrap/jobs.py`); Celery workers and the CLI pass False.
+    `run_jobs` starts this process's job loops as `PORTICO_JOBS__RUNNER` says (the
+    inline runner: relay and runner tasks here; Celery: the relay only, unless
+    `PORTICO_JOBS__RELAY=false`); Celery workers and the CLI pass False.
     With `PORTICO_ENV=production` the security check runs first and raises
     `SecurityCheckFailed` (listing every problem) before anything starts.
     """
@@ -117,82 +104,62 @@ async def start_runtime(
         startup_check(settings)
     container = container or build_container(settings)
     try:
-        ports = Ports(
-            identity_uow=await _provide(container.identity_uow),
-            user_cache=await _provide(container.user_cache),
-            session_store=await _provide(container.session_store),
-            password_hasher=await _provide(container.password_hasher),
-            clock=await _provide(container.clock),
-            tokens=await _provide(container.tokens),
-            session_policy=await _provide(container.session_policy),
-            password_policy=await _provide(container.password_policy),
-            notifications_uow=await _provide(container.notifications_uow),
-            email_sender=await _provide(container.email_sender),
-            account_links=await _provide(container.account_links),
-            access_token_codec=await _provide(container.access_token_codec),
-            token_policy=await _provide(container.token_policy),
-            login_throttle=await _provide(container.login_throttle),
-            oauth_providers=await _provide(container.oauth_providers),
-        )
+        ports = {kind: await _provide(p) for kind, p in port_providers(container).items()}
         if settings.database.backend == "sql" and settings.database.auto_create:
+            from adapters.sqlalchemy.schema import create_tables
+
             await create_tables(await _provide(container.engine))
+        services = build_services(ports, build_policies(settings))
+        probes = await _readiness_probes(settings, container, services)
+        jobs = _job_runner(settings, services)
     except BaseException:
         await _shutdown(container)
         raise
-    services = resolve_services(build_registry(ports))
     if settings.secret_key_generated:
         log.warning(
             "secret_key_generated",
             detail="PORTICO_SECRET_KEY is not set; a random key was made for this process",
         )
-    runtime = Runtime(
-        settings=settings,
-        clock=ports.clock,
-        accounts=services[AccountService],
-        auth=services[AuthenticationService],
-        notifications=services[NotificationService],
-        email_verification=services[EmailVerificationService],
-        password_reset=services[PasswordResetService],
-        identity_tokens=services[TokenMaintenanceService],
-        api_tokens=services[TokenService],
-        oauth=services[OAuthService],
-    )
-    if settings.database.backend == "sql":
-        engine = await _provide(container.engine)
-        runtime.probes["database"] = lambda: ping_database(engine)
-    runtime.probes["sessions"] = ports.session_store.ping
-    runtime._closers.append(lambda: _shutdown(container))
-    try:
-        runtime.cache = await _provide(container.cache)
-        runtime.rate_limiter = await _provide(container.rate_limiter)
-    except BaseException:
-        await runtime.aclose()
-        raise
-    if settings.cache.backend != "memory":
-        runtime.probes["cache"] = runtime.cache.ping
-    if settings.rate_limit.backend != "memory":
-        runtime.probes["rate_limit"] = runtime.rate_limiter.ping
-    try:
-        await _start_jobs(runtime, container, run_jobs=run_jobs)
-    except BaseException:
-        await runtime.aclose()
-        raise
+    # Closed last to first: the job loops stop before the engine and pools close.
+    closers = [lambda: _shutdown(container), jobs.aclose]
+    runtime = Runtime(settings, services, jobs, probes, closers)
+    if run_jobs:
+        inline = settings.jobs.runner == "inline"
+        jobs.start(relay=inline or settings.jobs.relay, runners=inline)
     return runtime
 
 
-async def _start_jobs(runtime: Runtime, container: Container, *, run_jobs: bool) -> None:
-    inline = runtime.settings.jobs.runner == "inline"
-    jobs = await start_jobs(
-        runtime,
-        outbox=await _provide(container.outbox),
-        dispatcher=await _provide(container.job_dispatcher),
-        wakeup=await _provide(container.job_wakeup),
-        local=await _provide(container.inline_jobs) if inline else None,
-        policy=await _provide(container.job_policy),
-        run_loops=run_jobs,
+def _job_runner(settings: Settings, services: Services) -> JobRunner:
+    inline = settings.jobs.runner == "inline"
+    return JobRunner(
+        outbox=services.get(Outbox),
+        dispatcher=services.get(JobDispatcher),
+        local=services.get(LocalJobQueue) if inline else None,
+        clock=services.get(Clock),
+        policy=services.get(JobPolicy),
+        wakeup=services.get(JobWakeup),
+        admin=services.get(JobAdminService),
+        handlers=job_handlers(services, settings),
+        periodic=PERIODIC_JOBS,
     )
-    # Added after the container's closer, so the loops stop before the engine closes.
-    runtime._closers.append(jobs.aclose)
+
+
+async def _readiness_probes(
+    settings: Settings, container: Container, services: Services
+) -> dict[str, ReadinessProbe]:
+    """The dependencies `/ready` checks: what lives outside this process."""
+    probes: dict[str, ReadinessProbe] = {}
+    if settings.database.backend == "sql":
+        from adapters.sqlalchemy.engine import ping as ping_database
+
+        engine = await _provide(container.engine)
+        probes["database"] = lambda: ping_database(engine)
+    probes["sessions"] = services.get(SessionStore).ping
+    if settings.cache.backend != "memory":
+        probes["cache"] = services.get(Cache).ping
+    if settings.rate_limit.backend != "memory":
+        probes["rate_limit"] = services.get(RateLimiter).ping
+    return probes
 
 
 async def _shutdown(container: Container) -> None:

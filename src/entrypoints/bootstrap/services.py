@@ -1,44 +1,47 @@
-"""The punq service registry: core services autowired from the ports, built once.
+"""The punq service registry: core services autowired from ports and policies, built once.
 
-Adding a service is one `register` line; its constructor's type hints say what it needs.
+Adding a service is one line in `SERVICES`; its constructor's type hints say what it
+needs (ports from `container.PORTS`, policies from `policies.POLICIES`, other services).
+Everything is resolved at startup: nothing is resolved per request (punq resolution
+costs ~100 us).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
 
 import punq
 
-from core.identity.oauth import OAuthProviders, OAuthService
-from core.identity.passwords import PasswordPolicy
-from core.identity.policy import AccountLinkPolicy, SessionPolicy
-from core.identity.ports import (
-    AccessTokenCodec,
-    IdentityUnitOfWorkFactory,
-    PasswordHasher,
-    SessionStore,
-)
+from core.identity.ports import IdentityUnitOfWorkFactory
 from core.identity.service import (
     AccountService,
     AuthenticationService,
     EmailVerificationService,
+    OAuthService,
     PasswordResetService,
     TokenMaintenanceService,
-    TokenPolicy,
     TokenService,
 )
 from core.identity.throttle import LoginThrottle
-from core.identity.user_cache import CachedUsers, InvalidatingUnitOfWorkFactory
-from core.notifications.ports import EmailSender, NotificationsUnitOfWorkFactory
+from core.identity.user_cache import CachedUsers, UserCache
+from core.identity.user_invalidation import InvalidatingUnitOfWorkFactory
 from core.notifications.service import NotificationService
-from core.shared.clock import Clock
-from core.shared.ids import TokenGenerator
+from core.platform.job_admin import JobAdminService
 
-SERVICE_CLASSES: tuple[type, ...] = (
+T = TypeVar("T")
+
+SERVICES: tuple[type, ...] = (
+    # platform
+    JobAdminService,
+    # notifications
+    NotificationService,
+    # identity
+    LoginThrottle,
+    UserCache,
+    CachedUsers,
     AccountService,
     AuthenticationService,
-    NotificationService,
     EmailVerificationService,
     PasswordResetService,
     TokenMaintenanceService,
@@ -46,56 +49,53 @@ SERVICE_CLASSES: tuple[type, ...] = (
     OAuthService,
 )
 
-
-@dataclass(frozen=True)
-class Ports:
-    """The port instances chosen by the dependency-injector container."""
-
-    identity_uow: IdentityUnitOfWorkFactory
-    # The per-request user read (cache-aside over `identity_uow`).
-    user_cache: CachedUsers
-    session_store: SessionStore
-    password_hasher: PasswordHasher
-    clock: Clock
-    tokens: TokenGenerator
-    session_policy: SessionPolicy
-    password_policy: PasswordPolicy
-    notifications_uow: NotificationsUnitOfWorkFactory
-    email_sender: EmailSender
-    account_links: AccountLinkPolicy
-    access_token_codec: AccessTokenCodec
-    token_policy: TokenPolicy
-    login_throttle: LoginThrottle
-    oauth_providers: OAuthProviders
+# A port every service gets through a wrapper: the wrapper is built once, with the
+# adapter as its `inner` argument and the rest autowired.
+DECORATORS: Mapping[type, type] = {
+    # A commit that changed users forgets them in the user cache, so no use case can
+    # leave a stale user behind.
+    IdentityUnitOfWorkFactory: InvalidatingUnitOfWorkFactory,
+}
 
 
-def build_registry(ports: Ports) -> punq.Container:
+class Services:
+    """Every port, policy and service of one process, by type, built once at startup."""
+
+    def __init__(self, instances: Mapping[type, object]) -> None:
+        self._instances = dict(instances)
+
+    def get(self, kind: type[T]) -> T:
+        """The one instance of `kind`; KeyError names a type nothing provides."""
+        try:
+            return cast(T, self._instances[kind])
+        except KeyError:
+            raise KeyError(f"nothing provides {kind.__name__}") from None
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._instances
+
+    def types(self) -> list[type]:
+        return list(self._instances)
+
+
+def build_services(
+    ports: Mapping[type, object], policies: Mapping[type, object] | None = None
+) -> Services:
+    """Register the ports (decorated where `DECORATORS` says), the policies and every
+    service in `SERVICES`, then resolve each once."""
     registry = punq.Container()
-    # Every service writes through this one: a commit that changed users forgets them
-    # in `user_cache`, so no use case can leave a stale user behind.
-    registry.register(
-        IdentityUnitOfWorkFactory,
-        instance=InvalidatingUnitOfWorkFactory(ports.identity_uow, ports.user_cache),
-    )
-    registry.register(CachedUsers, instance=ports.user_cache)
-    registry.register(SessionStore, instance=ports.session_store)
-    registry.register(PasswordHasher, instance=ports.password_hasher)
-    registry.register(Clock, instance=ports.clock)
-    registry.register(TokenGenerator, instance=ports.tokens)
-    registry.register(SessionPolicy, instance=ports.session_policy)
-    registry.register(PasswordPolicy, instance=ports.password_policy)
-    registry.register(NotificationsUnitOfWorkFactory, instance=ports.notifications_uow)
-    registry.register(EmailSender, instance=ports.email_sender)
-    registry.register(AccountLinkPolicy, instance=ports.account_links)
-    registry.register(AccessTokenCodec, instance=ports.access_token_codec)
-    registry.register(TokenPolicy, instance=ports.token_policy)
-    registry.register(LoginThrottle, instance=ports.login_throttle)
-    registry.register(OAuthProviders, instance=ports.oauth_providers)
-    for service in SERVICE_CLASSES:
+    policies = policies or {}
+    for kind, instance in ports.items():
+        decorator = DECORATORS.get(kind)
+        if decorator is None:
+            registry.register(kind, instance=instance)
+        else:
+            registry.register(kind, factory=decorator, scope=punq.Scope.singleton, inner=instance)
+    for kind, policy in policies.items():
+        registry.register(kind, instance=policy)
+    for service in SERVICES:
         registry.register(service, scope=punq.Scope.singleton)
-    return registry
-
-
-def resolve_services(registry: punq.Container) -> dict[type, Any]:
-    """Resolve every service once, at startup (punq resolution is too slow per request)."""
-    return {service: registry.resolve(service) for service in SERVICE_CLASSES}
+    resolved: dict[type, Any] = {}
+    for kind in (*ports, *policies, *SERVICES):
+        resolved[kind] = registry.resolve(kind)
+    return Services(resolved)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
 
@@ -15,6 +15,7 @@ from entrypoints.bootstrap.runtime import Runtime
 from entrypoints.bootstrap.settings import Settings
 
 PRINCIPAL_KEY = "principal"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,11 @@ def get_runtime(conn: HTTPConnection) -> Runtime:
     if runtime is None:  # lifespan not run (or failed): nothing to serve with
         raise UnavailableError("The application is not started.", dependency="runtime")
     return runtime  # type: ignore[no-any-return]
+
+
+def service(conn: HTTPConnection, kind: type[T]) -> T:
+    """The process's one `kind` (a core service or port), for a route or middleware."""
+    return get_runtime(conn).get(kind)
 
 
 def get_settings(conn: HTTPConnection) -> Settings:

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from core.identity.errors import WrongPasswordError
+from core.shared.clock import Clock
 from core.shared.errors import (
     AuthenticationError,
     ConflictError,
@@ -223,7 +224,7 @@ def _seconds_until(moment: str | None, now: datetime | None) -> int | None:
 async def handle_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     runtime = getattr(request.app.state, "runtime", None)
-    now = runtime.clock.now() if runtime is not None else None
+    now = runtime.get(Clock).now() if runtime is not None else None
     return domain_error_response(exc, now=now)
 
 

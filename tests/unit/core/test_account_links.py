@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.identity.policy import AccountLinkPolicy
-from entrypoints.bootstrap.container import build_container
+from entrypoints.bootstrap.policies import account_links
 from entrypoints.bootstrap.settings import Settings
 
 
@@ -35,7 +35,7 @@ def test_settings_reach_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PORTICO_ACCOUNTS__RESET_PATH", "/account/reset")
     monkeypatch.setenv("PORTICO_ACCOUNTS__RESET_TOKEN_LIFETIME_SECONDS", "900")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    links = build_container(settings).account_links()
+    links = account_links(settings)
     assert links.reset_link("t") == "https://app.example.com/account/reset?token=t"
     assert links.reset_lifetime_seconds == 900
     assert links.verification_lifetime_seconds == 24 * 3600

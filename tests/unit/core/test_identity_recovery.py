@@ -48,7 +48,7 @@ async def signed_up(world: World, name: str = "ada") -> User:
 
 
 def stored_tokens(world: World) -> list[object]:
-    return list(world.store.state.one_time_tokens.tokens.values())
+    return list(world.store.database.one_time_tokens.tokens.values())
 
 
 # --- registration ------------------------------------------------------------------------
@@ -85,7 +85,7 @@ async def test_verification_request_queues_a_job_without_any_token(world: World)
     assert "1440 minutes" in mail.text  # 24 hours
     assert len(token) >= 43  # 256 bits, base64url
     # Stored as a fingerprint only.
-    (stored,) = world.store.state.one_time_tokens.tokens.values()
+    (stored,) = world.store.database.one_time_tokens.tokens.values()
     assert stored.token_hash == fingerprint(token) and token not in repr(stored)
     for row in world.jobs.rows.values():
         assert token not in json.dumps(row.payload)

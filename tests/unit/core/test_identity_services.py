@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from adapters.memory.cache import InMemoryCache
-from adapters.memory.clock import ManualClock
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
-from adapters.memory.rate_limit import InMemoryRateLimiter
-from adapters.memory.security import InMemoryPasswordHasher
-from adapters.memory.sessions import InMemorySessionStore
-from adapters.system.tokens import SecretsTokenGenerator
 from core.identity.errors import (
     EmailTakenError,
     InvalidCredentialsError,
@@ -21,55 +12,18 @@ from core.identity.errors import (
     WeakPasswordError,
     WrongPasswordError,
 )
-from core.identity.passwords import PasswordPolicy
-from core.identity.policy import SessionPolicy
-from core.identity.service import AccountService, AuthenticationService
-from core.identity.throttle import LoginThrottle, LoginThrottlePolicy
-from core.identity.user_cache import CachedUsers, InvalidatingUnitOfWorkFactory
 from core.shared.hashing import fingerprint
+from tests.unit.core.identity_world import PASSWORD, World
 
-PASSWORD = "correct horse battery"
 
-
-class World:
-    def __init__(self) -> None:
-        self.clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-        store = InMemoryUnitOfWorkFactory()
-        self.users = CachedUsers(store, InMemoryCache(self.clock))
-        self.uow = InvalidatingUnitOfWorkFactory(store, self.users)
-        self.sessions = InMemorySessionStore(self.clock)
-        self.hasher = InMemoryPasswordHasher()
-        self.policy = SessionPolicy(
-            idle_timeout_seconds=600, absolute_lifetime_seconds=3600, touch_interval_seconds=60
-        )
-        self.throttle = LoginThrottle(
-            InMemoryRateLimiter(self.clock),
-            InMemoryRateLimiter(self.clock),
-            LoginThrottlePolicy(per_account=10, per_address=100, window_seconds=600),
-        )
-        self.accounts = AccountService(
-            self.uow,
-            self.sessions,
-            self.hasher,
-            self.clock,
-            PasswordPolicy(min_length=12),
-            self.throttle,
-        )
-        self.auth = AuthenticationService(
-            self.uow,
-            self.sessions,
-            self.hasher,
-            SecretsTokenGenerator(),
-            self.clock,
-            self.policy,
-            throttle=self.throttle,
-            users=self.users,
-        )
+def _world() -> World:
+    # Sign-in throttling has its own tests; here it must not get in the way.
+    return World(rate_limit={"login_per_account": 10, "login_per_address": 100})
 
 
 @pytest.fixture
 def world() -> World:
-    return World()
+    return _world()
 
 
 async def test_register_stores_a_hash_and_normalised_email(world: World) -> None:

@@ -15,7 +15,8 @@ from core.identity.errors import (
     InvalidRefreshTokenError,
 )
 from core.identity.model import TokenPurpose
-from core.identity.service import TokenPair, TokenPolicy, TokenService
+from core.identity.ports import AccessTokenCodec
+from core.identity.service import TokenPair, TokenPolicy
 from core.shared.context import ClientInfo
 from core.shared.hashing import fingerprint
 from tests.unit.core.identity_world import NEW_PASSWORD, PASSWORD, World, token_in
@@ -27,16 +28,10 @@ CLIENT = ClientInfo(ip="203.0.113.9", user_agent="PorticoApp/1.0")
 
 class TokenWorld(World):
     def __init__(self) -> None:
-        super().__init__()
         self.codec = InMemoryAccessTokenCodec()
-        self.api_tokens = TokenService(
-            self.uow,
-            self.auth,
-            self.codec,
-            self.tokens,
-            self.clock,
-            TokenPolicy(access_ttl_seconds=ACCESS_TTL, refresh_ttl_seconds=REFRESH_TTL),
-            users=self.users,
+        super().__init__(
+            ports={AccessTokenCodec: self.codec},
+            tokens={"access_ttl_seconds": ACCESS_TTL, "refresh_ttl_seconds": REFRESH_TTL},
         )
 
     async def user(self, n: int = 1) -> int:
@@ -346,7 +341,7 @@ async def test_a_sign_in_racing_a_password_change_cannot_outlive_it(world: Token
     changer = asyncio.create_task(change())
     signer = asyncio.create_task(sign_in())
     # Let the sign-in check the (old) password and queue for the user's lock.
-    locks = world.store.state.user_locks
+    locks = world.store.database.users.user_locks
     async with asyncio.timeout(5):
         while not getattr(locks.get(user_id), "_waiters", None):
             await asyncio.sleep(0.001)

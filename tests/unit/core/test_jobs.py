@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory.clock import ManualClock
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
 from adapters.memory.jobs import InMemoryJobStore, InMemoryOutbox, InProcessJobDispatcher
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from core.platform.errors import JobNotFoundError
 from core.platform.job_admin import JobAdminService, PeriodicJob
 from core.platform.job_executor import JobExecutor, JobOutcome
@@ -409,7 +409,7 @@ async def test_the_in_process_dispatcher_counts_queued_and_running_jobs() -> Non
 async def test_dead_jobs_are_listed_and_retried_with_a_fresh_budget() -> None:
     world = World()
     world.handler("mail.send", fail)
-    admin = JobAdminService(world.outbox, world.clock)
+    admin = JobAdminService(world.outbox, world.clock, world.policy)
     await world.enqueue("mail.send")
     (job,) = await world.claim()
     world.policy = JobPolicy(max_attempts=1)
@@ -426,7 +426,7 @@ async def test_dead_jobs_are_listed_and_retried_with_a_fresh_budget() -> None:
 
 async def test_a_periodic_job_is_enqueued_once_per_period() -> None:
     world = World()
-    admin = JobAdminService(world.outbox, world.clock)
+    admin = JobAdminService(world.outbox, world.clock, world.policy)
     tick = PeriodicJob("platform.tick", every_seconds=60, payload={"n": 1})
     assert await admin.enqueue_periodic(tick)
     assert not await admin.enqueue_periodic(tick)
@@ -441,7 +441,7 @@ async def test_a_periodic_job_is_enqueued_once_per_period() -> None:
 async def test_purge_keeps_recent_done_jobs() -> None:
     world = World()
     world.handler("a")
-    admin = JobAdminService(world.outbox, world.clock)
+    admin = JobAdminService(world.outbox, world.clock, world.policy)
     await world.enqueue("a")
     (job,) = await world.claim()
     await world.executor().execute(job)

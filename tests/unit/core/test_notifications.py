@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from adapters.memory.email import InMemoryEmailSender
-from adapters.memory.identity import InMemoryUnitOfWorkFactory
+from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from core.identity.errors import UserNotFoundError
 from core.identity.model import User
 from core.notifications.errors import (

@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from adapters.memory.oauth import FakeAccount, InMemoryOAuthProvider
+from adapters.system.tokens import SecretsTokenGenerator
 from core.identity.errors import EmailTakenError, InvalidCredentialsError
 from core.identity.model import User
-from core.identity.oauth import OAuthLogin, OAuthProviders, OAuthService, pkce_challenge
+from core.identity.oauth import OAuthLogin, OAuthProviders, pkce_challenge
 from core.identity.oauth_errors import (
     OAuthAccountExistsError,
     OAuthEmailUnverifiedError,
@@ -23,6 +24,7 @@ from core.identity.oauth_model import OAuthIdentity, OAuthStart, ProviderIdentit
 from core.shared.context import ClientInfo
 from core.shared.errors import UnavailableError
 from core.shared.hashing import fingerprint
+from core.shared.ids import TokenGenerator
 from core.shared.query import ListQuery, PageRequest
 from tests.unit.core.identity_world import PASSWORD, World
 
@@ -44,16 +46,16 @@ class SpyProvider(InMemoryOAuthProvider):
 
 class OAuthWorld(World):
     def __init__(self) -> None:
-        super().__init__()
+        tokens = SecretsTokenGenerator()
         self.github = SpyProvider(
             "github",
             client_id="gh-client",
             redirect_uri="https://api.example.com/api/v1/auth/oauth/github/callback",
             authorize_url="https://github.example/login/oauth/authorize",
-            tokens=self.tokens,
+            tokens=tokens,
         )
-        self.oauth = OAuthService(
-            self.uow, self.auth, OAuthProviders([self.github]), self.hasher, self.tokens, self.clock
+        super().__init__(
+            ports={TokenGenerator: tokens, OAuthProviders: OAuthProviders([self.github])}
         )
 
     async def sign_in(

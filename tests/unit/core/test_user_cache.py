@@ -15,20 +15,22 @@ from typing import Any
 import pytest
 
 from adapters.memory.access_tokens import InMemoryAccessTokenCodec
-from adapters.memory.identity import InMemoryUserRepository
+from adapters.memory.users import InMemoryUserRepository
 from core.identity.errors import InvalidAccessTokenError
 from core.identity.model import User
-from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
-from core.identity.service import TokenPair, TokenPolicy, TokenService
+from core.identity.ports import AccessTokenCodec, IdentityUnitOfWork, IdentityUnitOfWorkFactory
+from core.identity.service import TokenPair
 from core.identity.user_cache import (
     UNCACHED_PASSWORD_HASH,
     CachedUsers,
-    InvalidatingUnitOfWorkFactory,
+    UserCache,
+    UserCachePolicy,
     decode_user,
     encode_user,
     generation_key,
     user_key,
 )
+from core.identity.user_invalidation import InvalidatingUnitOfWorkFactory
 from core.platform.cache import Cache, JsonInput, JsonValue
 from core.shared.errors import UnavailableError
 from tests.unit.core.identity_world import NEW_PASSWORD, PASSWORD, World, token_in
@@ -38,19 +40,11 @@ VERIFY_SUBJECT = "Confirm your email"
 
 
 class CacheWorld(World):
-    """The identity world (services wired as bootstrap wires them) plus bearer tokens."""
+    """The identity world (services wired as bootstrap wires them), bearer tokens with
+    an in-memory codec."""
 
     def __init__(self, cache: Cache | None = None) -> None:
-        super().__init__(cache)
-        self.api_tokens = TokenService(
-            self.uow,
-            self.auth,
-            InMemoryAccessTokenCodec(),
-            self.tokens,
-            self.clock,
-            TokenPolicy(),
-            users=self.users,
-        )
+        super().__init__(cache, ports={AccessTokenCodec: InMemoryAccessTokenCodec()})
 
     async def signed_up(self, name: str = "ada") -> int:
         user = await self.accounts.register(f"{name}@example.com", name, PASSWORD)
@@ -204,7 +198,7 @@ async def test_hit_and_miss_return_the_same_user_without_the_hash(world: CacheWo
 async def test_entries_expire_after_the_ttl(world: CacheWorld, db_reads: list[int]) -> None:
     user_id = await world.signed_up()
     await world.users.get(user_id)
-    world.clock.advance(world.users.ttl_seconds - 0.001)
+    world.clock.advance(world.users.cache.ttl_seconds - 0.001)
     await world.users.get(user_id)
     assert db_reads == [user_id]
     world.clock.advance(0.001)
@@ -339,9 +333,9 @@ async def test_email_verification_shows_at_once(world: CacheWorld) -> None:
     assert (await world.api_tokens.authenticate(pair.access_token)).user.email_verified
 
 
-class RecordingUsers(CachedUsers):
+class RecordingUsers(UserCache):
     def __init__(self, world: World) -> None:
-        super().__init__(world.store, world.cache)
+        super().__init__(world.cache, UserCachePolicy(world.users.cache.ttl_seconds))
         self.forgotten: list[int] = []
 
     async def forget(self, user_id: int) -> None:
@@ -427,7 +421,7 @@ class PausingStore(IdentityUnitOfWorkFactory):
 async def test_a_load_racing_a_change_never_leaves_a_stale_entry(world: CacheWorld) -> None:
     user_id = await world.signed_up()
     pausing = PausingStore(world.store)
-    reader = CachedUsers(pausing, world.cache)  # same cache and keys as the services'
+    reader = CachedUsers(pausing, world.users.cache)  # same cache and keys as the services'
 
     slow = asyncio.create_task(reader.get(user_id))  # a miss: loads the old user...
     await asyncio.wait_for(pausing.read_done.wait(), 5)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from entrypoints.bootstrap.settings import Settings
+from tests.settings_merge import merge
 
 PROFILES = [
     pytest.param("memory", id="memory"),
@@ -30,16 +31,6 @@ PROFILES = [
 
 EDGE_BACKEND = os.environ.get("PORTICO_TEST_EDGE_BACKEND", "memory")
 TEST_SECRET = "http-test-secret-key-that-is-long-enough-0123456789"
-
-
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def profile_settings(
@@ -74,7 +65,7 @@ def profile_settings(
     else:  # pragma: no cover
         raise ValueError(f"unknown profile {profile!r}")
     _edge_backends(values, request)
-    return Settings(_env_file=None, **_merge(values, overrides))  # type: ignore[call-arg]
+    return Settings(_env_file=None, **merge(values, overrides))  # type: ignore[call-arg]
 
 
 def _edge_backends(values: dict[str, Any], request: pytest.FixtureRequest) -> None:

@@ -20,6 +20,8 @@ from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.oauth import FakeAccount, InMemoryOAuthProvider
 from core.identity.oauth import pkce_challenge
 from core.identity.oauth_model import OAuthStart
+from core.identity.service import OAuthService
+from core.shared.clock import Clock
 from entrypoints.bootstrap.container import Container, build_container
 from entrypoints.bootstrap.runtime import Runtime
 from entrypoints.http.app import create_app
@@ -44,7 +46,7 @@ class App:
         return self.client.app.state.runtime  # type: ignore[attr-defined,no-any-return]
 
     def provider(self, name: str) -> InMemoryOAuthProvider:
-        found = self.runtime.oauth.providers.get(name)
+        found = self.runtime.get(OAuthService).providers.get(name)
         assert isinstance(found, InMemoryOAuthProvider)
         return found
 
@@ -324,7 +326,7 @@ def test_expired_forged_or_malformed_state_cookies_are_refused(app: App, tamper:
     assert value is not None
     verifier = value.split(".")[4]
     start = OAuthStart(provider="github", url="", state=state, code_verifier=verifier)
-    now = app.runtime.clock.now()
+    now = app.runtime.get(Clock).now()
     if tamper == "expired":
         signer = OAuthStateCookies(settings.secret(), max_age_seconds=600)
         value = signer.seal(start, now - timedelta(seconds=601))

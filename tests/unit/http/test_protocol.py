@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from core.identity.service import AccountService, AuthenticationService
 from core.shared.errors import UnavailableError
 from tests.unit.http.conftest import MakeClient
 from tests.unit.http.profiles import EDGE_BACKEND
@@ -450,7 +451,7 @@ def test_session_store_down_is_503_not_500(browser: Browser, client: TestClient)
     async def unavailable(token: str) -> None:
         raise UnavailableError("redis://10.0.0.5:6379 refused", dependency="sessions")
 
-    client.app.state.runtime.auth.authenticate = unavailable  # type: ignore[attr-defined]
+    client.app.state.runtime.get(AuthenticationService).authenticate = unavailable  # type: ignore[attr-defined]
     response = browser.me()
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) >= 1
@@ -462,7 +463,7 @@ def test_database_down_during_a_route_is_503(browser: Browser, client: TestClien
     async def unavailable(*args: object, **kwargs: object) -> None:
         raise UnavailableError("connection refused", dependency="database", retry_after=7)
 
-    client.app.state.runtime.accounts.register = unavailable  # type: ignore[attr-defined]
+    client.app.state.runtime.get(AccountService).register = unavailable  # type: ignore[attr-defined]
     response = browser.register(new_credentials())
     assert response.status_code == 503
     assert response.headers["retry-after"] == "7"

@@ -66,7 +66,7 @@ class Harness:
 
     def audit(self, **filters: object) -> list[AuditEntry]:
         async def read() -> list[AuditEntry]:
-            factory: Any = self.container.identity_uow()
+            factory: Any = self.container.unit_of_work()
             if inspect.isawaitable(factory):
                 factory = await factory
             async with factory(read_only=True) as tx:

@@ -40,7 +40,7 @@ class Harness:
     def cached(self, user_id: int) -> Any:
         """The raw cache entry of the user (current or not)."""
         assert self.client.portal is not None
-        return self.client.portal.call(self.runtime.cache.get, user_key(user_id))
+        return self.client.portal.call(self.runtime.get(Cache).get, user_key(user_id))
 
     def later(self) -> None:
         # A change made after the token was issued, but well inside the cache's TTL: the

@@ -1,13 +1,13 @@
 """Session cookie or bearer access token -> principal.
 
-A well-formed session cookie is looked up with `runtime.auth.authenticate(token)`; a
+A well-formed session cookie is looked up with `AuthenticationService.authenticate(token)`; a
 live session puts a `Principal` (user, session, raw token) into `scope["state"]`.
 Missing, malformed, oversized, unknown or expired cookies leave the request anonymous
 and create nothing (no store write, no Set-Cookie). Routes that need a user answer 401.
 A session store that is down answers 503 with `Retry-After` (never a 500).
 
 Bearer tokens (`Authorization: Bearer`, see `entrypoints/http/bearer.py`) are checked
-with `runtime.api_tokens.authenticate(token)` on API requests outside
+with `TokenService.authenticate(token)` on API requests outside
 `identity_free_paths`; a valid one puts a session-less `Principal` into the state and
 the session cookie is not looked at; an invalid one is a 401 `invalid_token`.
 """
@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.identity.errors import InvalidAccessTokenError
+from core.identity.service import AuthenticationService, TokenService
 from core.shared.errors import DomainError, UnavailableError
 from entrypoints.http.bearer import (
     MalformedBearer,
@@ -65,7 +66,7 @@ class AuthenticationMiddleware:
                 runtime = getattr(scope["app"].state, "runtime", None)
                 if runtime is None:
                     raise UnavailableError("not started", dependency="runtime")
-                found = await runtime.auth.authenticate(token)
+                found = await runtime.get(AuthenticationService).authenticate(token)
             except DomainError as exc:
                 await domain_error_response(exc)(scope, receive, send)
                 return
@@ -87,7 +88,7 @@ class AuthenticationMiddleware:
             runtime = getattr(scope["app"].state, "runtime", None)
             if runtime is None:
                 raise UnavailableError("not started", dependency="runtime")
-            found = await runtime.api_tokens.authenticate(bearer)
+            found = await runtime.get(TokenService).authenticate(bearer)
         except InvalidAccessTokenError as exc:
             await invalid_token_response(exc.detail, exc.code)(scope, receive, send)
             return

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.shared.clock import Clock
 from core.shared.hashing import constant_time_equals
 from entrypoints.http.context import scope_principal
 from entrypoints.http.cookies import PreSessionTokens, read_cookie
@@ -104,7 +105,7 @@ class CsrfMiddleware:
             cookie = read_cookie(headers.get(b"cookie"), self.pre_session_cookie)
             if cookie and constant_time_equals(sent, cookie):
                 runtime = getattr(scope["app"].state, "runtime", None)
-                return runtime is not None and self.tokens.verify(cookie, runtime.clock.now())
+                return runtime is not None and self.tokens.verify(cookie, runtime.get(Clock).now())
         return False
 
     def _origin_allowed(self, scope: Scope, headers: dict[bytes, str]) -> bool:

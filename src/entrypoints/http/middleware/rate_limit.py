@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.platform.rate_limit import RateLimitDecision
+from core.platform.rate_limit import RateLimitDecision, RateLimiter
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.settings import RateLimitSettings, parse_rule
 from entrypoints.http.context import Principal, scope_principal
@@ -127,7 +127,7 @@ class RateLimitMiddleware:
         tightest: RateLimitDecision | None = None
         for rule in self.policy.rules(scope["method"], scope["path"], principal):
             try:
-                decision = await runtime.rate_limiter.hit(
+                decision = await runtime.get(RateLimiter).hit(
                     f"{rule.name}:{key}", rule.limit, rule.window_seconds
                 )
             except UnavailableError as exc:

@@ -6,8 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.identity.errors import SessionNotFoundError
+from core.identity.service import AccountService, AuthenticationService, TokenService
+from core.shared.clock import Clock
 from core.shared.errors import RuleViolationError
-from entrypoints.http.context import client_info, get_runtime, get_settings, require_principal
+from entrypoints.http.context import (
+    client_info,
+    get_runtime,
+    get_settings,
+    require_principal,
+    service,
+)
 from entrypoints.http.cookies import (
     clear_session_cookie,
     session_token,
@@ -39,7 +47,7 @@ async def issue_csrf_token(request: Request) -> Response:
     The token is also set as a cookie; send it back in `X-CSRF-Token` (double submit).
     """
     runtime = get_runtime(request)
-    token = request.app.state.pre_session_tokens.issue(runtime.clock.now())
+    token = request.app.state.pre_session_tokens.issue(runtime.get(Clock).now())
     response = ModelResponse(CsrfTokenRead(csrf_token=token))
     set_pre_session_cookie(response, get_settings(request), token)
     return response
@@ -58,7 +66,7 @@ async def login(request: Request, json: LoginRequest) -> Response:
     """
     runtime = get_runtime(request)
     settings = get_settings(request)
-    result = await runtime.auth.login(
+    result = await runtime.get(AuthenticationService).login(
         json.email,
         json.password,
         client=client_info(request),
@@ -80,12 +88,14 @@ async def logout(request: Request) -> Response:
     """
     principal = require_principal(request)
     if principal.token_family is not None:
-        await get_runtime(request).api_tokens.sign_out(
+        await service(request, TokenService).sign_out(
             principal.user_id, principal.token_family, client=client_info(request)
         )
         return no_content()
     assert principal.token is not None
-    await get_runtime(request).auth.logout(principal.token, client=client_info(request))
+    await service(request, AuthenticationService).logout(
+        principal.token, client=client_info(request)
+    )
     response = no_content()
     clear_session_cookie(response, get_settings(request))
     return response
@@ -97,7 +107,7 @@ async def logout_all(request: Request, json: LogoutAllRequest) -> Response:
     `keep_current`). With a bearer token, `keep_current` keeps this sign-in's refresh
     token; every access token ends, this one too, so refresh once."""
     principal = require_principal(request)
-    await get_runtime(request).auth.logout_all(
+    await service(request, AuthenticationService).logout_all(
         principal.user_id,
         keep_token=principal.token if json.keep_current else None,
         keep_token_family=principal.token_family if json.keep_current else None,
@@ -113,7 +123,7 @@ async def logout_all(request: Request, json: LogoutAllRequest) -> Response:
 async def list_sessions(request: Request) -> Response:
     """The user's live sessions, oldest first; `current` marks this one."""
     principal = require_principal(request)
-    sessions = await get_runtime(request).auth.list_sessions(principal.user_id)
+    sessions = await service(request, AuthenticationService).list_sessions(principal.user_id)
     current_id = principal.session.id if principal.session is not None else None
     items = [SessionRead.from_session(s, current_id=current_id) for s in sessions]
     return ModelResponse(SessionList(items=items, next_cursor=None))
@@ -130,7 +140,7 @@ async def revoke_session(request: Request) -> Response:
     session_id: int = request.path_params["session_id"]
     if session_id > MAX_ID:
         raise SessionNotFoundError()
-    await get_runtime(request).auth.revoke_session(
+    await service(request, AuthenticationService).revoke_session(
         principal.user_id, session_id, client=client_info(request)
     )
     response = no_content()
@@ -152,7 +162,7 @@ async def change_password(request: Request, json: PasswordChange) -> Response:
     """
     principal = require_principal(request)
     try:
-        await get_runtime(request).accounts.change_password(
+        await service(request, AccountService).change_password(
             principal.user_id,
             json.current_password,
             json.new_password,

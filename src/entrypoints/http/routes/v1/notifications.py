@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from entrypoints.http.context import get_runtime, require_principal
+from core.notifications.service import NotificationService
+from entrypoints.http.context import require_principal, service
 from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse
 from entrypoints.http.schemas.notifications import (
     NotificationPreferencesRead,
@@ -22,7 +23,7 @@ async def read_notification_preferences(request: Request) -> Response:
     """Which non-essential emails the caller receives (the defaults until changed:
     everything but marketing). Security mail is always sent."""
     principal = require_principal(request)
-    preferences = await get_runtime(request).notifications.get_preferences(principal.user_id)
+    preferences = await service(request, NotificationService).get_preferences(principal.user_id)
     return ModelResponse(NotificationPreferencesRead.from_preferences(preferences))
 
 
@@ -40,7 +41,7 @@ async def update_notification_preferences(
     422 for an unknown flag (there is none for security mail) or a non-boolean value.
     """
     principal = require_principal(request)
-    preferences = await get_runtime(request).notifications.update_preferences(
+    preferences = await service(request, NotificationService).update_preferences(
         principal.user_id, **json.changes()
     )
     return ModelResponse(NotificationPreferencesRead.from_preferences(preferences))

@@ -20,6 +20,8 @@ from starlette.responses import RedirectResponse, Response
 
 from core.identity.errors import SessionNotFoundError
 from core.identity.oauth_errors import OAuthDeniedError
+from core.identity.service import OAuthService
+from core.shared.clock import Clock
 from core.shared.errors import DomainError
 from entrypoints.bootstrap.oauth_settings import OAUTH_CALLBACK_PATH
 from entrypoints.http.context import client_info, get_runtime, get_settings, require_principal
@@ -53,9 +55,9 @@ async def oauth_authorize(request: Request) -> Response:
     """
     runtime = get_runtime(request)
     settings = get_settings(request)
-    start = runtime.oauth.begin(request.path_params["provider"])
+    start = runtime.get(OAuthService).begin(request.path_params["provider"])
     response = RedirectResponse(start.url, status_code=302, headers=NO_STORE)
-    cookie = oauth_state_cookies(request).seal(start, runtime.clock.now())
+    cookie = oauth_state_cookies(request).seal(start, runtime.get(Clock).now())
     set_oauth_cookie(response, settings, cookie)
     return response
 
@@ -84,15 +86,15 @@ async def oauth_callback(request: Request, query: OAuthCallbackQuery) -> Respons
     settings = get_settings(request)
     provider: str = request.path_params["provider"]
     kept = oauth_state_cookies(request).open(
-        read_oauth_cookie(request, settings), runtime.clock.now()
+        read_oauth_cookie(request, settings), runtime.get(Clock).now()
     )
     if kept is not None and kept.provider != provider:
         kept = None  # started with another provider: not this sign-in's state
     try:
         if query.error is not None:
-            runtime.oauth.providers.get(provider)  # unknown providers are a 404 first
+            runtime.get(OAuthService).providers.get(provider)  # unknown providers are a 404 first
             raise OAuthDeniedError()
-        result = await runtime.oauth.complete(
+        result = await runtime.get(OAuthService).complete(
             provider,
             code=query.code,
             state=query.state,
@@ -102,7 +104,7 @@ async def oauth_callback(request: Request, query: OAuthCallbackQuery) -> Respons
             previous_token=session_token(request, settings),
         )
     except DomainError as exc:
-        failed = domain_error_response(exc, now=runtime.clock.now())
+        failed = domain_error_response(exc, now=runtime.get(Clock).now())
         clear_oauth_cookie(failed, settings)
         return failed
     target = settings.accounts.frontend_url.rstrip("/") + settings.oauth.success_path

@@ -13,8 +13,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from core.identity.service import EmailVerificationService, PasswordResetService
 from core.shared.errors import RuleViolationError
-from entrypoints.http.context import client_info, get_runtime, get_settings, require_principal
+from entrypoints.http.context import client_info, get_settings, require_principal, service
 from entrypoints.http.cookies import clear_session_cookie, session_token
 from entrypoints.http.endpoints import Access, EndpointGroup, no_content
 from entrypoints.http.schemas.problem import Problem
@@ -42,7 +43,7 @@ async def request_password_reset(request: Request, json: PasswordResetRequest) -
     Always 202, for unknown and malformed addresses too: the answer never tells whether
     an account exists. Requests for one account within a minute send one mail.
     """
-    await get_runtime(request).password_reset.request_password_reset(
+    await service(request, PasswordResetService).request_password_reset(
         json.email, client=client_info(request)
     )
     return accepted()
@@ -61,7 +62,7 @@ async def confirm_password_reset(request: Request, json: PasswordResetConfirm) -
     `weak_password` for a new password the policy refuses (the token stays usable).
     """
     try:
-        await get_runtime(request).password_reset.reset_password(
+        await service(request, PasswordResetService).reset_password(
             json.token, json.new_password, client=client_info(request)
         )
     except RuleViolationError as exc:
@@ -87,7 +88,7 @@ async def request_email_verification(request: Request) -> Response:
     within a minute send one mail.
     """
     principal = require_principal(request)
-    await get_runtime(request).email_verification.request_email_verification(
+    await service(request, EmailVerificationService).request_email_verification(
         principal.user_id, client=client_info(request)
     )
     return accepted()
@@ -104,7 +105,7 @@ async def confirm_email_verification(request: Request, json: EmailVerificationCo
     No session needed: the token is the credential. 422 `invalid_token` for an unknown,
     used or expired token.
     """
-    await get_runtime(request).email_verification.confirm_email(
+    await service(request, EmailVerificationService).confirm_email(
         json.token, client=client_info(request)
     )
     return no_content()

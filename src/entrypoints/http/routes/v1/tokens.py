@@ -11,7 +11,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from entrypoints.http.context import client_info, get_runtime
+from core.identity.service import TokenService
+from entrypoints.http.context import client_info, service
 from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse, no_content
 from entrypoints.http.schemas.problem import Problem
 from entrypoints.http.schemas.tokens import (
@@ -37,7 +38,7 @@ async def issue_token(request: Request, json: TokenRequest) -> Response:
     Unknown email and wrong password get the same 401 `invalid_credentials` as the
     browser login. No cookie is set and no CSRF token is needed.
     """
-    pair = await get_runtime(request).api_tokens.issue_pair(
+    pair = await service(request, TokenService).issue_pair(
         json.email, json.password, client=client_info(request)
     )
     return ModelResponse(TokenResponse.from_pair(pair), headers=NO_STORE)
@@ -55,7 +56,7 @@ async def refresh_token(request: Request, json: TokenRefreshRequest) -> Response
     Sending a used one again also ends its whole sign-in: the newest refresh token of
     the family stops working too (a stolen token cannot live on beside the real one).
     """
-    pair = await get_runtime(request).api_tokens.refresh(
+    pair = await service(request, TokenService).refresh(
         json.refresh_token, client=client_info(request)
     )
     return ModelResponse(TokenResponse.from_pair(pair), headers=NO_STORE)
@@ -68,5 +69,5 @@ async def revoke_token(request: Request, json: TokenRevokeRequest) -> Response:
     Always 204, for unknown or already revoked tokens too. Access tokens already issued
     keep working until they expire (`expires_in`); logout-all ends those at once.
     """
-    await get_runtime(request).api_tokens.revoke(json.refresh_token, client=client_info(request))
+    await service(request, TokenService).revoke(json.refresh_token, client=client_info(request))
     return no_content()

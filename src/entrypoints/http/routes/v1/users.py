@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from entrypoints.http.context import client_info, get_runtime, get_settings, require_principal
+from core.identity.service import AccountService
+from entrypoints.http.context import client_info, get_settings, require_principal, service
 from entrypoints.http.cookies import clear_session_cookie
 from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse, no_content
 from entrypoints.http.schemas.problem import Problem
@@ -25,7 +26,7 @@ async def register(request: Request, json: UserCreate) -> Response:
     409 `email_taken` (emails are unique case-insensitively) or `username_taken`;
     422 for an invalid email or username, a weak password or unknown fields.
     """
-    user = await get_runtime(request).accounts.register(
+    user = await service(request, AccountService).register(
         json.email, json.username, json.password, client=client_info(request)
     )
     return ModelResponse(UserRead.from_user(user), status_code=201)
@@ -45,7 +46,7 @@ async def read_me(request: Request) -> Response:
 async def update_me(request: Request, json: UserUpdate) -> Response:
     """Change the username. Privileged fields (tier, superuser, ...) are refused (422)."""
     principal = require_principal(request)
-    user = await get_runtime(request).accounts.update_profile(
+    user = await service(request, AccountService).update_profile(
         principal.user_id, username=json.username
     )
     return ModelResponse(UserRead.from_user(user))
@@ -62,7 +63,7 @@ async def delete_me(request: Request, json: DeleteMe) -> Response:
     A wrong password is a 403 `wrong_password`.
     """
     principal = require_principal(request)
-    await get_runtime(request).accounts.delete_account(
+    await service(request, AccountService).delete_account(
         principal.user_id, json.password, client=client_info(request)
     )
     response = no_content()

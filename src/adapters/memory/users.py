@@ -1,49 +1,16 @@
-"""In-memory identity storage with the same transactional behaviour as the SQL adapter."""
+"""Users in process memory, transactional like the SQL table."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
-from adapters.memory.audit import InMemoryAuditLog, InMemoryAuditState
-from adapters.memory.jobs import InMemoryJobQueue, InMemoryJobStore
-from adapters.memory.notifications import (
-    InMemoryNotificationPreferencesRepository,
-    InMemoryNotificationState,
-)
-from adapters.memory.oauth_identities import (
-    InMemoryOAuthIdentityRepository,
-    InMemoryOAuthIdentityState,
-)
-from adapters.memory.one_time_tokens import (
-    InMemoryOneTimeTokenRepository,
-    InMemoryOneTimeTokenState,
-)
 from adapters.memory.query import QueryEvaluator, dataclass_field_types
-from adapters.memory.refresh_tokens import (
-    InMemoryRefreshTokenRepository,
-    InMemoryRefreshTokenState,
-)
-from core.audit.ports import AuditLog
+from adapters.memory.transaction import PendingWrites
 from core.identity.errors import EmailTakenError, UsernameTakenError, UserNotFoundError
 from core.identity.model import User
-from core.identity.oauth_ports import OAuthIdentityRepository
-from core.identity.ports import (
-    IdentityUnitOfWork,
-    IdentityUnitOfWorkFactory,
-    OneTimeTokenRepository,
-    RefreshTokenRepository,
-    UserRepository,
-)
-from core.notifications.ports import (
-    NotificationPreferencesRepository,
-    NotificationsUnitOfWork,
-    NotificationsUnitOfWorkFactory,
-)
-from core.platform.jobs import JobQueue
+from core.identity.ports import UserRepository
 from core.shared.query import Condition, ListQuery, Operator, Page
 
 # The password hash is never filtered or sorted on, as in the SQL adapter.
@@ -70,21 +37,13 @@ def _normalise_email(email: str) -> str:
 
 
 @dataclass
-class InMemoryIdentityState:
-    """The committed data every unit of work of one factory shares."""
+class InMemoryUserState:
+    """The committed users every unit of work of one database shares."""
 
     users: dict[int, User] = field(default_factory=dict)
     next_user_id: int = 1
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    audit: InMemoryAuditState = field(default_factory=InMemoryAuditState)
-    one_time_tokens: InMemoryOneTimeTokenState = field(default_factory=InMemoryOneTimeTokenState)
-    refresh_tokens: InMemoryRefreshTokenState = field(default_factory=InMemoryRefreshTokenState)
-    oauth_identities: InMemoryOAuthIdentityState = field(default_factory=InMemoryOAuthIdentityState)
     # Per-user locks held by `UserRepository.lock` until the unit of work ends (row locks).
     user_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
-    notifications: InMemoryNotificationState = field(default_factory=InMemoryNotificationState)
-    # The outbox; shared with an `InMemoryOutbox` when a relay runs on it.
-    jobs: InMemoryJobStore = field(default_factory=InMemoryJobStore)
 
     def allocate_user_id(self) -> int:
         # Like a database sequence: ids are never reused, even after a rollback.
@@ -103,8 +62,8 @@ def _check_unique(user: User, others: dict[int, User]) -> None:
             raise UsernameTakenError()
 
 
-class InMemoryUserRepository(UserRepository):
-    """`UserRepository` over an `InMemoryIdentityState` (see the port for the contract).
+class InMemoryUserRepository(UserRepository, PendingWrites):
+    """`UserRepository` over an `InMemoryUserState` (see the port for the contract).
 
     Changes are kept apart until the unit of work commits; reads see the committed users
     overlaid with this transaction's own changes. Email and username uniqueness is
@@ -115,7 +74,7 @@ class InMemoryUserRepository(UserRepository):
     until the unit of work ends, as a row lock would.
     """
 
-    def __init__(self, state: InMemoryIdentityState) -> None:
+    def __init__(self, state: InMemoryUserState) -> None:
         self._state = state
         self._pending: dict[int, User] = {}
         self._held: set[int] = set()
@@ -211,11 +170,15 @@ class InMemoryUserRepository(UserRepository):
             self._state.user_locks[user_id].release()
         self._held.clear()
 
-    def _commit(self) -> None:
-        """Apply the pending changes; the caller holds the state's lock."""
+    def _check(self) -> None:
+        """Raise `EmailTakenError`/`UsernameTakenError` if a pending user lost to one
+        committed meanwhile (the unique constraints)."""
         merged = {**self._state.users, **self._pending}
         for user in self._pending.values():
             _check_unique(user, merged)
+
+    def _commit(self) -> None:
+        """Apply the pending changes; the caller holds the database's lock."""
         for user_id, user in self._pending.items():
             stored = self._state.users.get(user_id)
             cutoff = stored.tokens_valid_after if stored is not None else None
@@ -230,112 +193,3 @@ class InMemoryUserRepository(UserRepository):
     def _rollback(self) -> None:
         self._pending.clear()
         self._release()
-
-
-class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
-    """A transaction over in-memory identity data (contract: the core `UnitOfWork`).
-
-    Commit applies every pending change at once under the state's lock, or raises
-    `EmailTakenError`/`UsernameTakenError` and applies nothing; leaving the block
-    without commit discards the changes.
-    """
-
-    users: UserRepository
-    audit: AuditLog
-    one_time_tokens: OneTimeTokenRepository
-    refresh_tokens: RefreshTokenRepository
-    oauth_identities: OAuthIdentityRepository
-    notification_preferences: NotificationPreferencesRepository
-    jobs: JobQueue
-
-    def __init__(self, state: InMemoryIdentityState) -> None:
-        self._state = state
-        self._jobs = InMemoryJobQueue(state.jobs)
-        self.jobs = self._jobs
-        self._users = InMemoryUserRepository(state)
-        self.users = self._users
-        self._audit = InMemoryAuditLog(state.audit)
-        self.audit = self._audit
-        self._one_time_tokens = InMemoryOneTimeTokenRepository(state.one_time_tokens)
-        self.one_time_tokens = self._one_time_tokens
-        self._refresh_tokens = InMemoryRefreshTokenRepository(state.refresh_tokens)
-        self.refresh_tokens = self._refresh_tokens
-        self._oauth_identities = InMemoryOAuthIdentityRepository(
-            state.oauth_identities, self._user_exists
-        )
-        self.oauth_identities = self._oauth_identities
-        self._notification_preferences = InMemoryNotificationPreferencesRepository(
-            state.notifications, self._user_exists
-        )
-        self.notification_preferences = self._notification_preferences
-
-    async def _user_exists(self, user_id: int) -> bool:
-        # What the SQL foreign keys check: the user row exists (deleted or not), as
-        # seen by this transaction.
-        return await self._users.get(user_id, include_deleted=True) is not None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._users._rollback()
-        self._audit._rollback()
-        self._one_time_tokens._rollback()
-        self._refresh_tokens._rollback()
-        self._oauth_identities._rollback()
-        self._notification_preferences._rollback()
-        self._jobs._rollback()
-
-    async def commit(self) -> None:
-        async with self._state.lock:
-            try:
-                # The checks that can fail come first and apply nothing when they do
-                # (links, then users), so the others are never applied alone.
-                self._oauth_identities._check()
-                self._users._commit()
-            except Exception:
-                # As in SQL, a failed commit ends the transaction: nothing survives it.
-                self._users._rollback()
-                self._audit._rollback()
-                self._one_time_tokens._rollback()
-                self._refresh_tokens._rollback()
-                self._oauth_identities._rollback()
-                self._notification_preferences._rollback()
-                self._jobs._rollback()
-                raise
-            self._one_time_tokens._commit()
-            self._refresh_tokens._commit()
-            self._oauth_identities._commit()
-            self._audit._commit()
-            self._notification_preferences._commit()
-            self._jobs._commit()
-
-    async def rollback(self) -> None:
-        self._users._rollback()
-        self._audit._rollback()
-        self._one_time_tokens._rollback()
-        self._refresh_tokens._rollback()
-        self._oauth_identities._rollback()
-        self._notification_preferences._rollback()
-        self._jobs._rollback()
-
-
-class InMemoryUnitOfWorkFactory(IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory):
-    """Owns one `InMemoryIdentityState`; each call opens a unit of work on it.
-
-    `jobs` is the outbox store to enqueue into (shared with the relay's `InMemoryOutbox`);
-    a private one by default.
-    """
-
-    def __init__(self, jobs: InMemoryJobStore | None = None) -> None:
-        self.state = InMemoryIdentityState()
-        if jobs is not None:
-            self.state.jobs = jobs
-
-    def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.state)

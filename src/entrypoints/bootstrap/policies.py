@@ -1,0 +1,109 @@
+"""Settings translated into the core's policy values, one function each.
+
+A policy is a frozen core dataclass (`SessionPolicy`, `JobPolicy`...) that a service
+takes in its constructor; the service registry hands each to whoever asks for its type.
+Adding one: write the function and list it in `POLICIES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.identity.passwords import PasswordPolicy
+from core.identity.policy import AccountLinkPolicy, SessionPolicy
+from core.identity.throttle import LoginThrottlePolicy
+from core.identity.tokens import TokenPolicy
+from core.identity.user_cache import UserCachePolicy
+from core.platform.job_policy import JobPolicy
+from entrypoints.bootstrap.settings import Settings
+
+# A memory cache lives in one process and never hears of changes made in another (a
+# second server process, a worker, the CLI): users are kept at most this long there, so
+# logout-all and password changes reach every process within a second (RELIABILITY.md).
+PER_PROCESS_USER_TTL_SECONDS = 1
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    s = settings.sessions
+    return SessionPolicy(
+        idle_timeout_seconds=s.idle_timeout_seconds,
+        absolute_lifetime_seconds=s.absolute_lifetime_seconds,
+        touch_interval_seconds=s.touch_interval_seconds,
+    )
+
+
+def password_policy(settings: Settings) -> PasswordPolicy:
+    return PasswordPolicy(min_length=settings.passwords.min_length)
+
+
+def token_policy(settings: Settings) -> TokenPolicy:
+    t = settings.tokens
+    return TokenPolicy(
+        access_ttl_seconds=t.access_ttl_seconds, refresh_ttl_seconds=t.refresh_ttl_seconds
+    )
+
+
+def login_throttle_policy(settings: Settings) -> LoginThrottlePolicy:
+    r = settings.rate_limit
+    return LoginThrottlePolicy(
+        per_account=r.login_per_account,
+        per_address=r.login_per_address,
+        window_seconds=r.login_window_seconds,
+    )
+
+
+def user_cache_policy(settings: Settings) -> UserCachePolicy:
+    ttl = settings.cache.user_ttl_seconds
+    if settings.cache.backend == "memory":
+        ttl = min(ttl, PER_PROCESS_USER_TTL_SECONDS)
+    return UserCachePolicy(ttl_seconds=ttl)
+
+
+def account_links(settings: Settings) -> AccountLinkPolicy:
+    a = settings.accounts
+    return AccountLinkPolicy(
+        frontend_url=a.frontend_url,
+        verify_path=a.verify_path,
+        reset_path=a.reset_path,
+        verification_lifetime_seconds=a.verification_token_lifetime_seconds,
+        reset_lifetime_seconds=a.reset_token_lifetime_seconds,
+        request_window_seconds=a.mail_request_window_seconds,
+    )
+
+
+def job_policy(settings: Settings) -> JobPolicy:
+    j = settings.jobs
+    return JobPolicy(
+        max_attempts=j.max_attempts,
+        backoff_base_seconds=j.backoff_base_seconds,
+        backoff_max_seconds=max(j.backoff_max_seconds, j.backoff_base_seconds),
+        backoff_jitter=j.backoff_jitter,
+        timeout_seconds=j.timeout_seconds,
+        lease_seconds=j.lease_seconds,
+        batch_size=j.batch_size,
+        runner_concurrency=j.concurrency,
+        poll_interval_seconds=j.poll_interval_seconds,
+        keep_done_seconds=j.keep_done_seconds,
+    )
+
+
+POLICIES: tuple[Callable[[Settings], object], ...] = (
+    session_policy,
+    password_policy,
+    token_policy,
+    login_throttle_policy,
+    user_cache_policy,
+    account_links,
+    job_policy,
+)
+
+
+def build_policies(settings: Settings) -> dict[type, object]:
+    """Every policy, by its type (two policies of one type would be a wiring error)."""
+    built: dict[type, object] = {}
+    for make in POLICIES:
+        policy = make(settings)
+        if type(policy) in built:
+            raise ValueError(f"two policies of type {type(policy).__name__}")
+        built[type(policy)] = policy
+    return built

@@ -1,0 +1,90 @@
+"""Everything with a lifecycle: opened when the selected adapter first needs it, closed
+by `Container.shutdown_resources()`. Adapters are imported inside each function, so an
+unselected one is never imported (see `lazy.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from entrypoints.bootstrap.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    from adapters.sqlalchemy.engine import create_engine
+
+    db = settings.database
+    created = create_engine(
+        db.url,
+        pool_size=db.pool_size,
+        max_overflow=db.max_overflow,
+        pool_timeout=db.pool_timeout_seconds,
+        connect_timeout=db.connect_timeout_seconds,
+        statement_timeout_ms=db.statement_timeout_ms,
+        echo=settings.debug,
+    )
+    try:
+        yield created
+    finally:
+        await created.dispose()
+
+
+async def redis(settings: Settings, db: int) -> AsyncIterator[Redis]:
+    if not settings.redis.url:
+        raise ValueError("PORTICO_REDIS__URL must be set when a Redis backend is selected")
+    from adapters.redis.client import create_redis
+
+    client = create_redis(
+        settings.redis.url,
+        db=db,
+        connect_timeout=settings.redis.connect_timeout_seconds,
+        socket_timeout=settings.redis.socket_timeout_seconds,
+        max_connections=settings.redis.max_connections,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def memcached(settings: Settings) -> AsyncIterator[Any]:
+    from adapters.memcached.client import create_memcached
+
+    m = settings.memcached
+    client = create_memcached(
+        m.servers,
+        connect_timeout=m.connect_timeout_seconds,
+        timeout=m.timeout_seconds,
+        max_pool_size=m.max_pool_size,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+async def celery_dispatcher(settings: Settings) -> AsyncIterator[Any]:
+    from adapters.celery.dispatcher import CeleryJobDispatcher
+    from entrypoints.bootstrap.celery import celery_options
+
+    dispatcher = CeleryJobDispatcher(celery_options(settings))
+    try:
+        yield dispatcher
+    finally:
+        await dispatcher.aclose()
+
+
+async def oauth_http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """One pooled client per process for every OAuth provider, closed at shutdown."""
+    from adapters.oauth.client import new_http_client
+
+    client = new_http_client(settings.oauth.timeout_seconds)
+    try:
+        yield client
+    finally:
+        await client.aclose()
