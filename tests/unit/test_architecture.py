@@ -61,3 +61,25 @@ def test_http_entrypoint_never_imports_adapters() -> None:
         if name.split(".")[0] == "adapters"
     ]
     assert offenders == []
+
+
+MAX_MODULE_LINES = 450
+
+
+def _oversized(root: Path, limit: int) -> list[str]:
+    return [
+        f"{path.relative_to(root)}: {count} lines"
+        for path in sorted(root.rglob("*.py"))
+        if (count := len(path.read_text("utf-8").splitlines())) > limit
+    ]
+
+
+def test_no_module_holds_two_concepts_worth_of_lines() -> None:
+    # Past ~300 lines a module usually holds two concepts; 450 is the hard stop.
+    assert _oversized(SRC, MAX_MODULE_LINES) == []
+
+
+def test_the_size_check_sees_a_long_module(tmp_path: Path) -> None:
+    (tmp_path / "long.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    (tmp_path / "short.py").write_text("x = 1\n")
+    assert _oversized(tmp_path, MAX_MODULE_LINES) == [f"long.py: {MAX_MODULE_LINES + 1} lines"]
