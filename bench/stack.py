@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ class BenchStack:
         run_id = secrets.token_hex(5)
         self.key_prefix = f"bench:{run_id}:"
         self.database = BenchDatabase(options.database_url, f"portico_bench_{run_id}")
-        self.scratch = Path(f"/tmp/portico-bench-{run_id}")
+        self.scratch = Path(tempfile.gettempdir()) / f"portico-bench-{run_id}"
         self.api: PorticoApi | None = None
         self.portico: ManagedProcess | None = None
         self.ceilings: dict[str, ManagedProcess] = {}

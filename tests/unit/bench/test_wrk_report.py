@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from bench.wrk import LUA_SCRIPT, parse_report
+from bench import wrk as wrk_module
+from bench.wrk import LUA_SCRIPT, WrkMissingError, find_wrk, parse_report
 
 LINE = (
     'BENCH_WRK_JSON {"requests":20000,"duration_us":10000000,"bytes":123,'
@@ -38,3 +39,13 @@ def test_the_lua_script_prints_every_field_the_parser_reads() -> None:
     printed = set(re.findall(r'"(\w+)":%', script))
     read = set(re.findall(r'"(\w+)":', LINE % 0))
     assert printed == read
+
+
+def test_a_missing_wrk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wrk_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(wrk_module.os, "geteuid", lambda: 1000)
+    with pytest.raises(WrkMissingError, match=r"apt-get install -y wrk"):
+        find_wrk()
+    # Positive control: an installed wrk is found without installing anything.
+    monkeypatch.setattr(wrk_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert find_wrk() == "/usr/bin/wrk"
