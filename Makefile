@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run migrate test test-http-edge lint typecheck format clean worker beat
+.PHONY: install run migrate test test-http-edge lint typecheck format clean worker beat bench
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,12 @@ test-http-edge: install
 	PORTICO_TEST_EDGE_BACKEND=$(EDGE_BACKEND) $(BIN)/pytest tests/unit/http $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
+
+# Portico (as `make run` serves it, on the machine's Postgres and Redis) against bare
+# Starlette ceilings, with wrk; see bench/README.md. BENCH_ARGS="--seconds 20 --rounds 3".
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: install
 	$(BIN)/ruff check --fix src tests migrations bench

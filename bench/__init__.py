@@ -1,0 +1,1 @@
+"""Benchmarks of Portico against bare ceilings: `make bench` runs `bench.run`."""
