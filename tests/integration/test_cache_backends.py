@@ -1,55 +1,72 @@
-"""Cache and rate-limit backends are chosen by settings, each on its own Redis database."""
+"""Cache and rate-limit backends are chosen by settings; on Redis, sessions, cache and
+rate limits share one keyspace (the URL's database), apart by key prefix."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from datetime import timedelta
 
 import pytest
 from redis import Redis
 
+from core.identity.model import BrowserSession
+from core.identity.ports import SessionStore
 from core.platform.cache import Cache
 from core.platform.rate_limit import RateLimiter
+from core.shared.clock import Clock
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
-from tests.services import REDIS_TEST_DB
 
 pytestmark = pytest.mark.integration
 
 CHEAP_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "allow_weak_hashing": True}
-RATE_LIMIT_DB = REDIS_TEST_DB - 1  # tests own databases 10-15
 
 
 def _settings(**overrides: object) -> Settings:
     return Settings(
-        secret_key="k" * 48, passwords=CHEAP_HASHING, database={"backend": "memory"}, **overrides
-    )  # type: ignore[arg-type]
+        _env_file=None,
+        secret_key="k" * 48,
+        passwords=CHEAP_HASHING,
+        database={"backend": "memory"},
+        **overrides,
+    )  # type: ignore[call-arg]
 
 
-async def test_redis_backends_use_their_own_logical_databases(
+async def test_redis_backends_share_one_keyspace_apart_by_prefix(
     redis_url: str, key_prefix: str
 ) -> None:
-    base = redis_url.rsplit("/", 1)[0]
     settings = _settings(
-        redis={"url": base, "cache_db": REDIS_TEST_DB, "rate_limit_db": RATE_LIMIT_DB},
+        redis={"url": redis_url},
+        sessions={"backend": "redis", "key_prefix": f"{key_prefix}s:"},
         cache={"backend": "redis", "key_prefix": f"{key_prefix}c:"},
         rate_limit={"backend": "redis", "key_prefix": f"{key_prefix}r:"},
     )
     runtime = await start_runtime(settings)
-    host = urlsplit(base)
-    cache_db = Redis(host=host.hostname, port=host.port or 6379, db=REDIS_TEST_DB)
-    limit_db = Redis(host=host.hostname, port=host.port or 6379, db=RATE_LIMIT_DB)
+    direct = Redis.from_url(redis_url)  # the URL's database: the one keyspace
     try:
         await runtime.get(Cache).set("greeting", "hello", 60)
         assert (await runtime.get(RateLimiter).hit("client", 5, 60)).remaining == 4
+        now = runtime.get(Clock).now()
+        session = BrowserSession(
+            token_hash="t" * 64,
+            user_id=1,
+            csrf_token="c",
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=1),
+            idle_timeout_seconds=600,
+        )
+        await runtime.get(SessionStore).create(session, now)
         assert await runtime.readiness() == {"sessions": "ok", "cache": "ok", "rate_limit": "ok"}
-        assert cache_db.keys(f"{key_prefix}c:*") and not cache_db.keys(f"{key_prefix}r:*")
-        assert limit_db.keys(f"{key_prefix}r:*") and not limit_db.keys(f"{key_prefix}c:*")
+        for prefix in ("s:", "c:", "r:"):
+            assert direct.keys(f"{key_prefix}{prefix}*"), prefix
+        # One client, one pool for the three.
+        clients = {id(runtime.get(kind)._redis) for kind in (SessionStore, Cache, RateLimiter)}
+        assert len(clients) == 1
     finally:
         await runtime.aclose()
-        for client in (cache_db, limit_db):
-            for key in client.scan_iter(f"{key_prefix}*"):
-                client.delete(key)
-            client.close()
+        for key in direct.scan_iter(f"{key_prefix}*"):
+            direct.delete(key)
+        direct.close()
 
 
 async def test_memcached_backends(memcached_servers: list[str], key_prefix: str) -> None:

@@ -74,9 +74,6 @@ def redis_values(server: PrivateServer, **rate_limit: Any) -> dict[str, Any]:
     return {
         "redis": {
             "url": server.redis_url(0),
-            "sessions_db": 0,
-            "cache_db": 0,
-            "rate_limit_db": 0,
             "connect_timeout_seconds": REDIS_TIMEOUT,
             "socket_timeout_seconds": REDIS_TIMEOUT,
         },

@@ -9,8 +9,6 @@ from typing import Protocol
 DEPENDENCY = "rate_limit"
 
 MAX_KEY_BYTES = 512
-# A sliding-window log keeps one record per allowed unit, so the limit bounds both the
-# memory of one key and the work of one decision.
 MAX_LIMIT = 10_000
 MAX_WINDOW_SECONDS = 30 * 24 * 3600  # Memcached's longest relative TTL
 
@@ -46,13 +44,14 @@ class RateLimiter(Protocol):
     - Atomic under concurrency, across every process sharing the backend: when many
       hits on a key race, exactly as many are allowed as fit the limit (50 concurrent
       cost-1 hits against a limit of 10 allow exactly 10), never more.
-    - The window depends on the adapter and is documented there: memory and Redis keep
-      a sliding-window log (no `window_seconds` span ever holds more than `limit`
-      units); Memcached counts fixed windows aligned to the epoch (exact within each
-      window, but up to twice the limit can pass across a window boundary). On every
-      adapter the full limit is available again once `reset_after_seconds` has passed
-      without hits, and a hit of the same cost is allowed once `retry_after_seconds`
-      has passed without other hits.
+    - The window depends on the adapter and is documented there: memory and Redis run
+      GCRA (`core.platform.gcra`: a burst of exactly `limit` units, then one unit every
+      `window_seconds / limit`; at most `2 * limit - 1` in any span of the window);
+      Memcached counts fixed windows aligned to the epoch (exact within each window,
+      up to twice the limit across a boundary). On every adapter the long-run rate is
+      `limit` per window, memory per key is O(1), the full limit is available again
+      once `reset_after_seconds` has passed without hits, and a hit of the same cost is
+      allowed once `retry_after_seconds` has passed without other hits.
     - A key's counts are kept per `window_seconds`: the same key with two different
       windows is two independent limits. Callers use a key per rule ("login:ip:...").
     - Arguments: `key` a non-empty str of at most `MAX_KEY_BYTES` UTF-8 bytes (any

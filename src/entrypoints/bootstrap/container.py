@@ -44,13 +44,9 @@ class Container(containers.DeclarativeContainer):
 
     # --- resources -----------------------------------------------------------------
     engine = providers.Resource(resources.engine, settings)
-    sessions_redis = providers.Resource(
-        resources.redis, settings, settings.provided.redis.sessions_db
-    )
-    cache_redis = providers.Resource(resources.redis, settings, settings.provided.redis.cache_db)
-    rate_limit_redis = providers.Resource(
-        resources.redis, settings, settings.provided.redis.rate_limit_db
-    )
+    # One client (one pool) for sessions, cache and rate limits: one keyspace, apart by
+    # key prefix.
+    redis = providers.Resource(resources.redis, settings)
     memcached = providers.Resource(resources.memcached, settings)
     # One bound for every Memcached call of the process: no more calls than connections.
     memcached_offload = providers.Singleton(
@@ -104,7 +100,7 @@ class Container(containers.DeclarativeContainer):
         ),
         redis=providers.Singleton(
             lazy("adapters.redis.cache:RedisCache"),
-            cache_redis,
+            redis,
             key_prefix=settings.provided.cache.key_prefix,
         ),
         memcached=providers.Singleton(
@@ -119,7 +115,7 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(lazy("adapters.memory.rate_limit:InMemoryRateLimiter"), clock),
         redis=providers.Singleton(
             lazy("adapters.redis.rate_limit:RedisRateLimiter"),
-            rate_limit_redis,
+            redis,
             key_prefix=settings.provided.rate_limit.key_prefix,
         ),
         memcached=providers.Singleton(
@@ -140,7 +136,7 @@ class Container(containers.DeclarativeContainer):
         settings.provided.sessions.backend,
         redis=providers.Singleton(
             lazy("adapters.redis.sessions:RedisSessionStore"),
-            sessions_redis,
+            redis,
             key_prefix=settings.provided.sessions.key_prefix,
         ),
         memory=providers.Singleton(lazy("adapters.memory.sessions:InMemorySessionStore"), clock),

@@ -34,14 +34,13 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
         await created.dispose()
 
 
-async def redis(settings: Settings, db: int) -> AsyncIterator[Redis]:
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
     if not settings.redis.url:
         raise ValueError("PORTICO_REDIS__URL must be set when a Redis backend is selected")
     from adapters.redis.client import create_redis
 
     client = create_redis(
         settings.redis.url,
-        db=db,
         connect_timeout=settings.redis.connect_timeout_seconds,
         socket_timeout=settings.redis.socket_timeout_seconds,
         max_connections=settings.redis.max_connections,

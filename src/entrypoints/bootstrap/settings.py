@@ -32,11 +32,10 @@ class DatabaseSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
+    # One keyspace for sessions, cache and rate limits, apart by key prefix (their
+    # `key_prefix` settings), so one round trip can read what one request needs and a
+    # Redis Cluster (database 0 only) serves it. The URL's path may name a database.
     url: str | None = None
-    cache_db: int = Field(0, ge=0, le=15)
-    rate_limit_db: int = Field(1, ge=0, le=15)
-    sessions_db: int = Field(2, ge=0, le=15)
-    results_db: int = Field(3, ge=0, le=15)
     connect_timeout_seconds: float = Field(2.0, gt=0)
     socket_timeout_seconds: float = Field(2.0, gt=0)
     max_connections: int = Field(50, ge=1)

@@ -15,11 +15,16 @@ def serve(settings: Settings, host: str, port: int) -> None:
     the app trusts `X-Forwarded-For` only from `PORTICO_HTTP__TRUSTED_PROXIES`, so the
     client address (rate limits, audit, sessions list) is the same under any server.
     uvicorn's access log is off: the app logs every request itself (JSON, no secrets).
+    uvloop and httptools are dependencies: "auto" picks them (and falls back to asyncio
+    and h11 where they cannot be installed). No route speaks WebSocket.
     """
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
+        loop="auto",
+        http="auto",
+        ws="none",
         proxy_headers=False,
         access_log=False,
         server_header=False,

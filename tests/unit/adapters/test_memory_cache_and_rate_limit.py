@@ -58,39 +58,37 @@ def test_max_entries_must_be_positive(clock: ManualClock) -> None:
         InMemoryCache(clock, max_entries=0)
 
 
-async def test_the_window_slides_with_microsecond_precision(clock: ManualClock) -> None:
-    limiter = InMemoryRateLimiter(clock)
-    for _ in range(5):
-        assert (await limiter.hit("k", 10, 10)).allowed
-    clock.advance(5)
-    for _ in range(5):
-        assert (await limiter.hit("k", 10, 10)).allowed
+async def test_a_burst_gets_the_limit_then_one_unit_per_interval(clock: ManualClock) -> None:
+    limiter = InMemoryRateLimiter(clock)  # 10 per 10 s: one unit a second
+    burst = [await limiter.hit("k", 10, 10) for _ in range(11)]
+    assert [d.allowed for d in burst] == [True] * 10 + [False]
+    assert [d.remaining for d in burst] == [*range(9, -1, -1), 0]
+    denied = burst[10]
+    assert denied.retry_after_seconds == 1 and denied.reset_after_seconds == 10
 
-    clock.advance(4.999999)
-    denied = await limiter.hit("k", 10, 10)
-    assert not denied.allowed
-    assert denied.retry_after_seconds == pytest.approx(0.000001)
-    assert denied.reset_after_seconds == pytest.approx(5.000001)
+    clock.advance(0.999999)  # microsecond precision on the injected clock
+    assert not (await limiter.hit("k", 10, 10)).allowed
+    clock.advance(0.000001)
+    refill = await limiter.hit("k", 10, 10)
+    assert refill.allowed and refill.remaining == 0 and refill.reset_after_seconds == 10
 
-    clock.advance(0.000001)  # the first five leave the window together
-    decisions = [await limiter.hit("k", 10, 10) for _ in range(6)]
-    assert [d.allowed for d in decisions] == [True] * 5 + [False]
-    assert decisions[4].remaining == 0
-    assert decisions[4].reset_after_seconds == 10
-    assert decisions[5].retry_after_seconds == 5  # when the second five leave
+    clock.advance(10)  # idle for the window: the whole limit is back
+    again = [await limiter.hit("k", 10, 10) for _ in range(11)]
+    assert [d.allowed for d in again] == [True] * 10 + [False]
 
 
 async def test_retry_after_accounts_for_the_cost(clock: ManualClock) -> None:
-    limiter = InMemoryRateLimiter(clock)
-    await limiter.hit("k", 10, 60, cost=3)  # t=0
+    limiter = InMemoryRateLimiter(clock)  # 10 per 60 s: a unit every 6 s
+    await limiter.hit("k", 10, 60, cost=3)  # t=0: full again at 18
     clock.advance(10)
-    await limiter.hit("k", 10, 60, cost=3)  # t=10
+    await limiter.hit("k", 10, 60, cost=3)  # t=10: at 36
     clock.advance(10)
-    await limiter.hit("k", 10, 60, cost=4)  # t=20: full
-    denied = await limiter.hit("k", 10, 60, cost=5)  # needs the first two hits gone
-    assert not denied.allowed
-    assert denied.retry_after_seconds == 50  # at t=70, when the t=10 hit leaves
-    clock.advance(49.5)
+    full = await limiter.hit("k", 10, 60, cost=4)  # t=20: at 60
+    assert full.allowed and full.remaining == 3
+    denied = await limiter.hit("k", 10, 60, cost=5)  # would reach 90: 10 s too far
+    assert not denied.allowed and denied.remaining == 3
+    assert denied.retry_after_seconds == 10
+    clock.advance(9.5)
     assert not (await limiter.hit("k", 10, 60, cost=5)).allowed
     clock.advance(0.5)
     assert (await limiter.hit("k", 10, 60, cost=5)).allowed
@@ -102,4 +100,4 @@ async def test_idle_keys_are_forgotten(clock: ManualClock) -> None:
         await limiter.hit(f"client:{i}", 5, 60)
     clock.advance(60)
     await limiter.hit("someone-else", 5, 60)
-    assert set(limiter._logs) == {("someone-else", 60)}
+    assert set(limiter._arrivals) == {("someone-else", 60)}

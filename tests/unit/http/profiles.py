@@ -54,12 +54,11 @@ def profile_settings(
     elif profile == "services":
         redis_url: str = request.getfixturevalue("redis_url")
         prefix: str = request.getfixturevalue("key_prefix")
-        db_number = int(redis_url.rstrip("/").rsplit("/", 1)[1])
         values["database"] = {
             "url": request.getfixturevalue("postgres_database"),
             "auto_create": True,
         }
-        values["redis"] = {"url": redis_url, "sessions_db": db_number}
+        values["redis"] = {"url": redis_url}
         values["sessions"] = {"backend": "redis", "key_prefix": prefix}
         request.addfinalizer(lambda: _drop_redis_keys(redis_url, prefix))
     else:  # pragma: no cover
@@ -77,9 +76,7 @@ def _edge_backends(values: dict[str, Any], request: pytest.FixtureRequest) -> No
     values["rate_limit"] = {"backend": EDGE_BACKEND, "key_prefix": f"{prefix}rl:"}
     if EDGE_BACKEND == "redis":
         redis_url: str = request.getfixturevalue("redis_url")
-        db_number = int(redis_url.rstrip("/").rsplit("/", 1)[1])
-        redis = values.setdefault("redis", {})
-        redis.update(url=redis_url, cache_db=db_number, rate_limit_db=db_number)
+        values.setdefault("redis", {})["url"] = redis_url
         request.addfinalizer(lambda: _drop_redis_keys(redis_url, prefix))
     elif EDGE_BACKEND == "memcached":
         servers: list[str] = request.getfixturevalue("memcached_servers")
