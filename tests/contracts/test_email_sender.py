@@ -32,6 +32,7 @@ from core.notifications.model import EmailCategory, EmailMessage
 from core.notifications.ports import EmailSender
 from core.shared.errors import UnavailableError
 from tests.private_servers import free_port
+from tests.services import need
 
 SENDER = "Portico Robot <robot@portico.example>"
 SENDER_DOMAIN = "portico.example"
@@ -412,10 +413,13 @@ class Certificate:
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> Certificate:
-    """A throwaway self-signed certificate for 127.0.0.1 (made with the openssl CLI)."""
+    """A throwaway self-signed certificate for 127.0.0.1 (made with the openssl CLI).
+
+    Without the CLI the TLS tests skip, or fail under REQUIRE_SERVICES like a missing server.
+    """
     openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed")
+    need("the openssl command", openssl is not None)
+    assert openssl is not None
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [

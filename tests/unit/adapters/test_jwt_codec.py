@@ -15,6 +15,7 @@ import pytest
 from adapters.security.jwt import (
     HEADER_TYPE,
     REQUIRED_CLAIMS,
+    SUPPORTED_ALGORITHMS,
     PyJwtAccessTokenCodec,
     derive_signing_key,
 )
@@ -58,18 +59,17 @@ def payload(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
 def signed(
     body: dict[str, Any], *, key: bytes = KEY, alg: str = "HS256", typ: Any = HEADER_TYPE
 ) -> str:
-    headers = {"typ": typ} if typ is not None else {}
-    token = jwt.encode(body, key, algorithm=alg, headers=headers)
-    if typ is None:  # PyJWT adds "typ": "JWT" by default: drop it
-        head, rest = token.split(".", 1)
-        header = json.loads(_unb64(head))
-        header.pop("typ", None)
-        token = f"{_b64(json.dumps(header).encode())}.{rest}"
-        token = _resign(token, key)
-    return token
+    """`body` under the header `{alg, typ}` (no `typ` when None), HMAC-signed by hand.
+    Every crafted token goes this way, so `test_crafting_without_a_defect_is_accepted`
+    shows each refusal is due to what the test changed, not to the crafting."""
+    header = {"alg": alg} if typ is None else {"alg": alg, "typ": typ}
+    return _resign(unsigned(header, body), key, alg)
 
 
 def _b64(raw: bytes) -> str:
@@ -80,10 +80,23 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _resign(token: str, key: bytes) -> str:
+def _resign(token: str, key: bytes, alg: str = "HS256") -> str:
     head, body, _ = token.split(".")
-    mac = hmac.new(key, f"{head}.{body}".encode("ascii"), hashlib.sha256).digest()
+    mac = hmac.new(key, f"{head}.{body}".encode("ascii"), _HASHES[alg]).digest()
     return f"{head}.{body}.{_b64(mac)}"
+
+
+def _compact(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+def _swapped(token: str, *, header: dict[str, Any] | None = None, body: Any = None) -> str:
+    """`token` with its header or payload segment re-encoded (compact JSON, as PyJWT
+    writes them), its signature kept."""
+    head, payload_segment, signature = token.split(".")
+    head = _compact(header) if header is not None else head
+    payload_segment = _compact(body) if body is not None else payload_segment
+    return f"{head}.{payload_segment}.{signature}"
 
 
 def unsigned(header: dict[str, Any], body: dict[str, Any], signature: str = "") -> str:
@@ -103,7 +116,19 @@ def test_a_genuine_token_decodes() -> None:
     body = jwt.decode(token, options={"verify_signature": False})
     assert set(body) == set(REQUIRED_CLAIMS)
     assert body["typ"] == "access" and body["sub"] == "7"
-    assert signed(payload()) and codec().decode(signed(payload()), NOW).subject == 7
+
+
+@pytest.mark.parametrize("alg", SUPPORTED_ALGORITHMS)
+def test_crafting_without_a_defect_is_accepted(alg: str) -> None:
+    """Control for every refusal below: the test's hand-made tokens (`signed`, `unsigned`
+    plus `_resign`, `_swapped`) are accepted when nothing is wrong with them."""
+    pinned = codec(algorithm=alg)
+    assert pinned.decode(signed(payload(), alg=alg), NOW) == claims()
+    genuine = pinned.issue(claims())
+    # Re-encoding the genuine header and payload as PyJWT does keeps them byte for byte.
+    untouched = _swapped(genuine, header={"alg": alg, "typ": HEADER_TYPE}, body=payload())
+    assert untouched == genuine
+    assert pinned.decode(untouched, NOW) == claims()
 
 
 def test_alg_none_is_refused() -> None:
@@ -139,10 +164,26 @@ def test_a_codec_pinned_to_another_algorithm_refuses_hs256() -> None:
 
 
 def test_an_expired_token_is_refused() -> None:
-    token = signed(payload(exp=(NOW - timedelta(seconds=1)).timestamp()))
-    assert_refused(token)
+    # Issued well before it expires (so it is expired, not malformed: exp <= iat is
+    # refused on its own, see the claims matrix), and expired a second before NOW.
+    issued = (NOW - timedelta(minutes=15)).timestamp()
+    expired = signed(payload(iat=issued, exp=(NOW - timedelta(seconds=1)).timestamp()))
+    assert_refused(expired)
+    # Control: the same token a little earlier, while it was current, is accepted.
+    assert codec().decode(expired, NOW - timedelta(seconds=2)).subject == 7
     genuine = codec().issue(claims())
     assert_refused(genuine, now=NOW + timedelta(minutes=15))
+    assert codec().decode(genuine, NOW + timedelta(minutes=15, microseconds=-1)) == claims()
+
+
+def test_the_leeway_bounds_how_long_an_expired_token_is_accepted() -> None:
+    lenient = codec(leeway_seconds=10)
+    issued = (NOW - timedelta(minutes=15)).timestamp()
+    just_expired = signed(payload(iat=issued, exp=(NOW - timedelta(seconds=9)).timestamp()))
+    long_expired = signed(payload(iat=issued, exp=(NOW - timedelta(seconds=11)).timestamp()))
+    assert lenient.decode(just_expired, NOW).subject == 7
+    with pytest.raises(InvalidAccessTokenError):
+        lenient.decode(long_expired, NOW)
 
 
 def test_a_token_issued_in_the_future_is_refused() -> None:
@@ -193,22 +234,23 @@ def test_the_header_type_must_be_at_jwt(typ: str | None) -> None:
 
 def test_a_tampered_payload_with_the_original_signature_is_refused() -> None:
     token = codec().issue(claims())
-    head, _, signature = token.split(".")
+    assert _swapped(token, body=payload()) == token  # control: unchanged claims, same token
     for tampered in (payload(sub="8"), payload(exp=(NOW + timedelta(days=365)).timestamp())):
-        assert_refused(f"{head}.{_b64(json.dumps(tampered).encode())}.{signature}")
+        assert_refused(_swapped(token, body=tampered))
     # The same payload re-encoded differently (whitespace) breaks the signature too.
-    body = json.loads(_unb64(token.split(".")[1]))
+    head, body_segment, signature = token.split(".")
+    body = json.loads(_unb64(body_segment))
     assert_refused(f"{head}.{_b64(json.dumps(body, indent=1).encode())}.{signature}")
 
 
 def test_a_tampered_header_is_refused() -> None:
     token = codec().issue(claims())
-    _, body, signature = token.split(".")
+    assert _swapped(token, header={"alg": "HS256", "typ": HEADER_TYPE}) == token  # control
     for header in (
         {"alg": "HS256", "typ": "JWT"},
         {"alg": "HS256", "typ": HEADER_TYPE, "kid": "x"},
     ):
-        assert_refused(f"{_b64(json.dumps(header).encode())}.{body}.{signature}")
+        assert_refused(_swapped(token, header=header))
 
 
 @pytest.mark.parametrize(

@@ -1,116 +1,31 @@
 """Bearer tokens over HTTP (mobile and API clients), on every profile: sign-in, refresh
-rotation and reuse detection, revocation, CSRF rules, "end every token", and the JWT
-attack matrix."""
+rotation and reuse detection, revocation, CSRF rules, "end every token". (The JWT attack
+matrix is in `test_jwt_attacks.py`.)"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from http.cookiejar import CookieJar
-from typing import Any
 
-import jwt
 import pytest
 from starlette.testclient import TestClient
 
-from adapters.security.jwt import PyJwtAccessTokenCodec, derive_signing_key
-from core.identity.model import AccessTokenClaims
-from tests.unit.http.profiles import TEST_SECRET
+from tests.unit.http.bearer_support import (
+    ME,
+    REFRESH,
+    REVOKE,
+    TOKEN,
+    MobileApp,
+    Signed,
+    assert_invalid_token,
+    new_app,
+    sign_in_twice,
+)
 from tests.unit.http.support import Browser, Credentials, new_credentials
-
-TOKEN = "/api/v1/auth/token"
-REFRESH = "/api/v1/auth/token/refresh"
-REVOKE = "/api/v1/auth/token/revoke"
-ME = "/api/v1/users/me"
-KEY = derive_signing_key(TEST_SECRET)
-
-
-class MobileApp:
-    """A bearer client: never sends cookies, never sends a CSRF token."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.credentials: Credentials | None = None
-        self.access: str | None = None
-        self.refresh_token: str | None = None
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        bearer: str | None = None,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        sent = dict(headers or {})
-        token = bearer if bearer is not None else self.access
-        if token is not None:
-            sent["Authorization"] = f"Bearer {token}"
-        self.client.cookies = CookieJar()  # type: ignore[assignment]  # no cookies at all
-        return self.client.request(method, url, headers=sent, **kwargs)
-
-    def sign_in(self, credentials: Credentials) -> Any:
-        response = self.request(
-            "POST",
-            TOKEN,
-            bearer="",
-            json={"email": credentials.email, "password": credentials.password},
-        )
-        if response.status_code == 200:
-            self.credentials = credentials
-            self.access = response.json()["access_token"]
-            self.refresh_token = response.json()["refresh_token"]
-        return response
-
-    def refresh(self, refresh_token: str | None = None) -> Any:
-        response = self.request(
-            "POST", REFRESH, bearer="", json={"refresh_token": refresh_token or self.refresh_token}
-        )
-        if response.status_code == 200 and refresh_token is None:
-            self.access = response.json()["access_token"]
-            self.refresh_token = response.json()["refresh_token"]
-        return response
-
-    def me(self, bearer: str | None = None) -> Any:
-        return self.request("GET", ME, bearer=bearer)
-
-
-@dataclass
-class Signed:
-    browser: Browser
-    credentials: Credentials
-    app: MobileApp
 
 
 @pytest.fixture
 def signed(client: TestClient) -> Signed:
-    """A user signed in twice: a browser session and a mobile app."""
-    browser = Browser(client)
-    credentials = browser.signup()
-    app = MobileApp(client)
-    assert app.sign_in(credentials).status_code == 200
-    return Signed(browser, credentials, app)
-
-
-def new_app(client: TestClient, credentials: Credentials) -> MobileApp:
-    app = MobileApp(client)
-    assert app.sign_in(credentials).status_code == 200
-    return app
-
-
-def assert_invalid_token(response: Any) -> None:
-    assert response.status_code == 401, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == "invalid_token"
-    challenge = response.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge
+    return sign_in_twice(client)
 
 
 # --- sign-in, refresh, revoke --------------------------------------------------------------
@@ -378,127 +293,3 @@ def test_account_deletion_ends_bearer_tokens(signed: Signed) -> None:
     assert deleted.status_code == 204
     assert_invalid_token(signed.app.me())
     assert signed.app.refresh().status_code == 401
-
-
-# --- the JWT attack matrix -----------------------------------------------------------------
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _claims_of(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-def _reissue(
-    genuine: str,
-    *,
-    key: bytes = KEY,
-    alg: str = "HS256",
-    header_typ: str = "at+jwt",
-    **changes: Any,
-) -> str:
-    """The genuine token's claims with `changes` (None drops a claim), signed anew."""
-    body = {**_claims_of(genuine), **changes}
-    body = {k: v for k, v in body.items() if v is not None}
-    return jwt.encode(body, key, algorithm=alg, headers={"typ": header_typ})
-
-
-def _raw(header: dict[str, Any], body: dict[str, Any], signature: str) -> str:
-    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(body).encode())}.{signature}"
-
-
-def _codec(**changes: Any) -> PyJwtAccessTokenCodec:
-    options: dict[str, Any] = {"issuer": "portico", "audience": "portico-api"}
-    options.update(changes)
-    return PyJwtAccessTokenCodec(options.pop("secret", TEST_SECRET), **options)
-
-
-def _claims(genuine: str, **changes: Any) -> AccessTokenClaims:
-    body = _claims_of(genuine)
-    values: dict[str, Any] = {
-        "subject": int(body["sub"]),
-        "token_id": body["jti"],
-        "family_id": body["fid"],
-        "issued_at": datetime.fromtimestamp(body["iat"], UTC),
-        "expires_at": datetime.fromtimestamp(body["exp"], UTC),
-    }
-    values.update(changes)
-    return AccessTokenClaims(**values)
-
-
-def _alg_confusion(genuine: str) -> str:
-    # RS256 in the header, "signed" with our HMAC key as if it were the public key.
-    head = _b64(json.dumps({"alg": "RS256", "typ": "at+jwt"}).encode())
-    body = genuine.split(".")[1]
-    mac = hmac.new(KEY, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{_b64(mac)}"
-
-
-def _tampered(genuine: str, victim_id: int) -> str:
-    head, _, signature = genuine.split(".")
-    body = {**_claims_of(genuine), "sub": str(victim_id)}
-    return f"{head}.{_b64(json.dumps(body, separators=(',', ':')).encode())}.{signature}"
-
-
-HOUR = timedelta(hours=1)
-Attack = Callable[[str, str, int, str | None], str]
-ATTACKS: dict[str, Attack] = {
-    "alg none": lambda g, r, v, s: _raw({"alg": "none", "typ": "at+jwt"}, _claims_of(g), ""),
-    "alg none, signature kept": lambda g, r, v, s: _raw(
-        {"alg": "none"}, _claims_of(g), g.split(".")[2]
-    ),
-    "HS256 with a wrong key": lambda g, r, v, s: _reissue(
-        g, key=derive_signing_key("another-secret-0123456789")
-    ),
-    "HS256 with the raw secret": lambda g, r, v, s: _reissue(g, key=TEST_SECRET.encode()),
-    "HS512 with the right key": lambda g, r, v, s: _reissue(g, alg="HS512"),
-    "RS256 alg confusion": lambda g, r, v, s: _alg_confusion(g),
-    "expired": lambda g, r, v, s: _codec().issue(
-        _claims(g, issued_at=datetime.now(UTC) - 2 * HOUR, expires_at=datetime.now(UTC) - HOUR)
-    ),
-    "issued in the future": lambda g, r, v, s: _codec().issue(
-        _claims(g, issued_at=datetime.now(UTC) + HOUR, expires_at=datetime.now(UTC) + 2 * HOUR)
-    ),
-    "wrong audience": lambda g, r, v, s: _codec(audience="another-api").issue(_claims(g)),
-    "wrong issuer": lambda g, r, v, s: _codec(issuer="someone-else").issue(_claims(g)),
-    "typ refresh": lambda g, r, v, s: _reissue(g, typ="refresh"),
-    "typ missing": lambda g, r, v, s: _reissue(g, typ=None),
-    "header typ JWT": lambda g, r, v, s: _reissue(g, header_typ="JWT"),
-    "tampered payload, original signature": lambda g, r, v, s: _tampered(g, v),
-    "forged subject, right key, no family": lambda g, r, v, s: _reissue(g, sub=str(v), fid=None),
-    "refresh token used as access token": lambda g, r, v, s: r,
-    "session id used as access token": lambda g, r, v, s: s or "missing",
-    "garbage": lambda g, r, v, s: "garbage",
-    "three dots": lambda g, r, v, s: "a.b.c",
-    "truncated": lambda g, r, v, s: g[:-5],
-    "oversized": lambda g, r, v, s: g + "A" * 5000,
-    "not a b64token": lambda g, r, v, s: "abc def",
-    "empty": lambda g, r, v, s: "",
-}
-
-
-@pytest.mark.parametrize("attack", list(ATTACKS), ids=list(ATTACKS))
-def test_jwt_attack_matrix_is_401(attack: str, signed: Signed, client: TestClient) -> None:
-    victim = new_credentials()
-    assert Browser(client).register(victim).status_code == 201
-    victim_app = new_app(client, victim)
-    victim_id = victim_app.me().json()["id"]
-    forged = ATTACKS[attack](
-        signed.app.access or "",
-        signed.app.refresh_token or "",
-        victim_id,
-        signed.browser.session_cookie,
-    )
-    app = MobileApp(client)
-    if forged == "":
-        response = app.request("GET", ME, headers={"Authorization": "Bearer "})
-    else:
-        response = app.request("GET", ME, bearer=forged)
-    assert_invalid_token(response)
-    # Nothing changes with a forged token either.
-    renamed = app.request("PATCH", ME, bearer=forged or "x y", json={"username": "forged_name"})
-    assert renamed.status_code == 401
-    assert victim_app.me().json()["username"] == victim.username
-    assert signed.app.me().json()["username"] == signed.credentials.username

@@ -14,6 +14,8 @@ from tests.unit.http.conftest import MakeClient
 from tests.unit.http.support import Browser, new_credentials
 
 RENAME = "/api/v1/users/me"
+LOGIN = "/api/v1/auth/login"
+REGISTER = "/api/v1/users"
 
 
 def _rename(browser: Browser, **kwargs: object) -> object:
@@ -50,8 +52,14 @@ def test_another_sessions_token_is_403(
     stranger.signup()
     before = browser.me().json()
     for token in (same_user_elsewhere.csrf, stranger.csrf):
+        assert token and token != browser.csrf
         _assert_csrf_failed(_rename(browser, headers={"X-CSRF-Token": token}))
     assert browser.me().json() == before
+    # Control: the same request with this session's own token passes, and the other
+    # tokens are live (they pass in their own sessions).
+    assert _rename(browser, headers={"X-CSRF-Token": browser.csrf}).status_code == 200
+    assert _rename(same_user_elsewhere).status_code == 200
+    assert _rename(stranger).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -155,6 +163,26 @@ def test_login_with_a_mismatched_header_is_403(browser: Browser) -> None:
             headers={"X-CSRF-Token": other_token},
         )
     )
+
+
+def test_login_with_another_validly_signed_token_than_the_cookie_is_403(
+    browser: Browser, client: TestClient
+) -> None:
+    """Both tokens carry our signature and are fresh: only header == cookie is missing."""
+    credentials = new_credentials()
+    assert browser.register(credentials).status_code == 201
+    own = browser.pre_session_token()  # sets this browser's cookie
+    other = Browser(client).pre_session_token()  # issued by the same server, to another
+    assert other != own
+    login = {"email": credentials.email, "password": credentials.password}
+    newcomer = new_credentials().as_json()
+    _assert_csrf_failed(browser.post(LOGIN, json=login, headers={"X-CSRF-Token": other}))
+    _assert_csrf_failed(browser.post(REGISTER, json=newcomer, headers={"X-CSRF-Token": other}))
+    assert browser.session_cookie is None
+    # Control: the same requests with the cookie's own token are accepted.
+    assert browser.post(REGISTER, json=newcomer, headers={"X-CSRF-Token": own}).status_code == 201
+    assert browser.post(LOGIN, json=login, headers={"X-CSRF-Token": own}).status_code == 200
+    assert browser.session_cookie is not None
 
 
 def test_a_forged_pre_session_token_is_403(browser: Browser, client: TestClient) -> None:

@@ -317,28 +317,52 @@ def test_a_state_cookie_from_another_provider_is_refused(app: App) -> None:
     )
 
 
-@pytest.mark.parametrize("tamper", ["expired", "forged", "garbage"])
-def test_expired_forged_or_malformed_state_cookies_are_refused(app: App, tamper: str) -> None:
-    browser = app.browser()
-    callback, state = started(app, browser)
+def resealed(app: App, browser: Browser, state: str, tamper: str) -> str:
+    """The browser's state cookie rebuilt from its own claims (provider, state, verifier)
+    the way the app seals it, with the app's secret, max age and clock, but for `tamper`.
+    `"none"` changes nothing: the control that the rebuilding itself is sound."""
     settings = app.client.app.state.settings  # type: ignore[attr-defined]
     value = cookie(browser, "portico_oauth")
     assert value is not None
     verifier = value.split(".")[4]
     start = OAuthStart(provider="github", url="", state=state, code_verifier=verifier)
+    max_age = settings.oauth.state_max_age_seconds
     now = app.runtime.get(Clock).now()
+    if tamper == "none":
+        return OAuthStateCookies(settings.secret(), max_age_seconds=max_age).seal(start, now)
     if tamper == "expired":
-        signer = OAuthStateCookies(settings.secret(), max_age_seconds=600)
-        value = signer.seal(start, now - timedelta(seconds=601))
-    elif tamper == "forged":
-        signer = OAuthStateCookies("another-secret-key-" * 3, max_age_seconds=600)
-        value = signer.seal(start, now)
-    else:
-        value = "v1.not.a.cookie"
-    for c in browser.jar:
-        if c.name == "portico_oauth":
-            c.value = value
+        issued = now - timedelta(seconds=max_age + 1)
+        return OAuthStateCookies(settings.secret(), max_age_seconds=max_age).seal(start, issued)
+    if tamper == "forged":
+        forger = OAuthStateCookies("another-secret-key-" * 3, max_age_seconds=max_age)
+        return forger.seal(start, now)
+    assert tamper == "garbage"
+    return "v1.not.a.cookie"
+
+
+def replace_cookie(browser: Browser, name: str, value: str) -> None:
+    replaced = [c for c in browser.jar if c.name == name]
+    assert len(replaced) == 1
+    replaced[0].value = value
+
+
+@pytest.mark.parametrize("tamper", ["expired", "forged", "garbage"])
+def test_expired_forged_or_malformed_state_cookies_are_refused(app: App, tamper: str) -> None:
+    browser = app.browser()
+    callback, state = started(app, browser)
+    replace_cookie(browser, "portico_oauth", resealed(app, browser, state, tamper))
     assert_state_refused(browser.get(callback, follow_redirects=False))
+
+
+def test_a_state_cookie_resealed_without_a_defect_is_accepted(app: App) -> None:
+    """Control for the test above: its rebuilt cookie signs in when nothing is wrong."""
+    browser = app.browser()
+    callback, state = started(app, browser)
+    replace_cookie(browser, "portico_oauth", resealed(app, browser, state, "none"))
+    response = browser.get(callback, follow_redirects=False)
+    assert response.status_code == 302, response.text
+    assert response.headers["location"] == f"{FRONTEND}/welcome"
+    assert browser.me().json()["email"] == ADA.email
 
 
 def test_a_declined_consent_is_400_and_ends_the_attempt(app: App) -> None:

@@ -1,13 +1,12 @@
-"""The HTTP protocol surface: problems for bad input, limits, headers, docs, system routes."""
+"""The HTTP protocol surface: routing, headers, docs, OpenAPI, system routes, failures and
+logs. (Request bodies: `test_request_bodies.py`.)"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
-from collections.abc import Iterator
 
-import pytest
 import structlog
 from starlette.requests import Request
 from starlette.routing import Route
@@ -18,119 +17,6 @@ from core.shared.errors import UnavailableError
 from tests.unit.http.conftest import MakeClient
 from tests.unit.http.profiles import EDGE_BACKEND
 from tests.unit.http.support import Browser, new_credentials
-
-# --- malformed input --------------------------------------------------------------------
-
-
-def test_malformed_json_is_400(browser: Browser) -> None:
-    browser.signup()
-    for body in (b"{", b'{"username": }', b"\xff\xfe\x00", b"[1, 2", b"1" * 5000):
-        response = browser.patch(
-            "/api/v1/users/me", content=body, headers={"Content-Type": "application/json"}
-        )
-        assert response.status_code == 400, body
-        assert response.json()["code"] == "malformed_json"
-
-
-def test_absurdly_deep_json_is_400_not_500(browser: Browser) -> None:
-    browser.signup()
-    body = b"[" * 200_000 + b"]" * 200_000
-    response = browser.patch(
-        "/api/v1/users/me", content=body, headers={"Content-Type": "application/json"}
-    )
-    assert response.status_code == 400
-    assert response.json()["code"] == "malformed_json"
-
-
-def test_json_that_is_not_an_object_is_422(browser: Browser) -> None:
-    browser.signup()
-    for body in (b"[]", b'"username"', b"42", b"null"):
-        response = browser.patch(
-            "/api/v1/users/me", content=body, headers={"Content-Type": "application/json"}
-        )
-        assert response.status_code in (200, 422), body
-    response = browser.patch(
-        "/api/v1/users/me", content=b"[1]", headers={"Content-Type": "application/json"}
-    )
-    assert response.status_code == 422
-
-
-@pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
-)
-def test_wrong_content_type_is_415(browser: Browser, content_type: str | None) -> None:
-    browser.signup()
-    before = browser.me().json()
-    headers = {"Content-Type": content_type} if content_type else {}
-    response = browser.patch(
-        "/api/v1/users/me", content=b'{"username": "changed_name"}', headers=headers
-    )
-    assert response.status_code == 415
-    assert response.json()["code"] == "unsupported_media_type"
-    assert browser.me().json() == before
-
-
-def test_json_with_a_charset_is_accepted(browser: Browser) -> None:
-    browser.signup()
-    name = new_credentials().username
-    response = browser.patch(
-        "/api/v1/users/me",
-        content=f'{{"username": "{name}"}}'.encode(),
-        headers={"Content-Type": "application/json; charset=utf-8"},
-    )
-    assert response.status_code == 200
-    assert response.json()["username"] == name
-
-
-def test_body_over_the_declared_limit_is_413(make_client: MakeClient) -> None:
-    client = make_client(http={"max_body_bytes": 1024})
-    browser = Browser(client)
-    credentials = new_credentials()
-    body = credentials.as_json() | {"padding": "x" * 2000}
-    token = browser.pre_session_token()
-    response = browser.post("/api/v1/users", json=body, headers={"X-CSRF-Token": token})
-    assert response.status_code == 413
-    assert response.json()["code"] == "body_too_large"
-    assert browser.register(credentials).status_code == 201  # nothing was created
-
-
-def test_streamed_body_over_the_limit_is_413(make_client: MakeClient) -> None:
-    client = make_client(http={"max_body_bytes": 1024})
-    browser = Browser(client)
-    token = browser.pre_session_token()
-
-    def chunks() -> Iterator[bytes]:
-        yield b'{"email": "a@example.com", "username": "abc", "password": "'
-        for _ in range(10):
-            yield b"x" * 200
-        yield b'"}'
-
-    response = browser.post(
-        "/api/v1/users",
-        content=chunks(),
-        headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
-    )
-    assert "content-length" not in {k.lower() for k in response.request.headers}
-    assert response.status_code == 413
-    assert response.json()["code"] == "body_too_large"
-
-
-def test_default_limit_is_one_mebibyte(browser: Browser) -> None:
-    browser.signup()
-    response = browser.patch(
-        "/api/v1/users/me",
-        content=b'{"username": "' + b"x" * (1024 * 1024) + b'"}',
-        headers={"Content-Type": "application/json"},
-    )
-    assert response.status_code == 413
-
-
-def test_malformed_content_length_is_400(client: TestClient) -> None:
-    # (uvicorn refuses these before the app; the middleware does not rely on it)
-    response = client.post("/api/v1/users", content=b"{}", headers={"Content-Length": "12abc"})
-    assert response.status_code == 400
-    assert response.json()["code"] == "bad_request"
-
 
 # --- routing ----------------------------------------------------------------------------
 

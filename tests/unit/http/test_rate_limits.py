@@ -233,17 +233,31 @@ def test_general_limits_answer_503_when_not_failing_open(app_with_store_down: An
     assert refused.headers["retry-after"]
 
 
-def test_login_throttle_never_fails_open(app_with_store_down: Any) -> None:
+def _throttle_keys(limiter: UnreachableRateLimiter, rule: str) -> list[str]:
+    """The keys the login throttle asked the store about (`login:<rule>:...`), as opposed
+    to the general limits' (`general:...`, `METHOD /path:...`)."""
+    return [key for key in limiter.keys if key.startswith(f"login:{rule}:")]
+
+
+def test_login_throttle_never_fails_open(
+    app_with_store_down: Any, down_limiter: UnreachableRateLimiter
+) -> None:
     client = app_with_store_down(
         rate_limit={"fail_open": True, "login_per_account": 2, "login_per_address": 100}
     )
     browser = Browser(client)
     credentials = new_credentials()
     assert browser.register(credentials).status_code == 201
+    assert _throttle_keys(down_limiter, "account") == []
     assert browser.login(credentials.email, credentials.password).status_code == 200
     assert browser.login(credentials.email, "a wrong password here").status_code == 401
     refused = browser.login(credentials.email, credentials.password)
     assert refused.status_code == 429 and refused.json()["code"] == "login_throttled"
+    # The broken store was consulted on every attempt (the in-process fallback refused
+    # because the store failed, not because the throttle never asked it).
+    account_keys = _throttle_keys(down_limiter, "account")
+    assert len(account_keys) == 3 and len(set(account_keys)) == 1
+    assert len(_throttle_keys(down_limiter, "address")) == 3
 
 
 def test_readiness_reports_the_rate_limit_store(app_with_store_down: Any) -> None:

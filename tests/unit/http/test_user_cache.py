@@ -21,9 +21,9 @@ from entrypoints.bootstrap.container import build_container
 from entrypoints.bootstrap.runtime import Runtime
 from entrypoints.http.app import create_app
 from tests.unit.core.test_user_cache import DownCache
+from tests.unit.http.bearer_support import ME, MobileApp, assert_invalid_token
 from tests.unit.http.profiles import profile_settings
 from tests.unit.http.support import Browser, Credentials, ResponseChecker
-from tests.unit.http.test_bearer_tokens import ME, MobileApp, assert_invalid_token
 
 NEW_PASSWORD = "An-entirely-new-password-42"
 
