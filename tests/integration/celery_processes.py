@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.brokers import Broker
+from tests.environment import without_developer_variables
 from tests.integration.celery_probes import SPEC
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,11 +76,12 @@ def process_env(values: dict[str, Any]) -> dict[str, str]:
     """The environment of a worker, beat or CLI process: `values` and nothing else of ours.
 
     The developer's own `PORTICO_*` variables (any case: pydantic-settings ignores case)
-    never reach the child; each child also runs in a directory of the test's own, so no
-    `.env` is read either. The child imports this checkout's sources first, like the test
-    process (not whatever checkout the virtualenv was installed from).
+    never reach the child, even from fixtures that run before the suite's autouse one;
+    each child also runs in a directory of the test's own, so no `.env` is read either.
+    The child imports this checkout's sources first, like the test process (not whatever
+    checkout the virtualenv was installed from).
     """
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PORTICO_")}
+    env = without_developer_variables(os.environ)
     env.update(as_env(values), PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO)]))
     return env
 
