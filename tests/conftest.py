@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: real-server URLs with isolation per test session."""
+"""Fixtures shared by every test: no developer's settings, and real-server URLs with
+isolation per test session."""
 
 from __future__ import annotations
 
@@ -8,8 +9,37 @@ from collections.abc import Iterator
 
 import pytest
 
+from entrypoints.bootstrap.settings import Settings
 from tests.databases import fresh_postgres_database
+from tests.environment import developer_variables
 from tests.services import RABBITMQ_URL, REDIS_TEST_DB, REDIS_URL, need, reachable
+
+
+def _settings_classes() -> list[type[Settings]]:
+    """`Settings` and every subclass defined so far (tests define some)."""
+    found: list[type[Settings]] = []
+    pending = [Settings]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_developer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test builds its `Settings` from what it passes and nothing of the machine's:
+    the developer's `PORTICO_*` variables are removed for the test, and no `.env` file is
+    read (pydantic-settings reads `model_config["env_file"]` at each construction).
+
+    Tests that need a variable set it with `monkeypatch.setenv` in the test; fixtures of
+    a wider scope run before this one and must build child environments themselves (see
+    `tests/integration/celery_processes.py`).
+    """
+    for name in developer_variables(os.environ):
+        monkeypatch.delenv(name)
+    for cls in _settings_classes():
+        monkeypatch.setitem(cls.model_config, "env_file", None)
 
 
 @pytest.fixture(scope="session")

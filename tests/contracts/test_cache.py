@@ -1,11 +1,11 @@
 """The Cache contract, run against every adapter of the port (memory, Redis, Memcached).
 
-Each test gets a `Harness`: the cache, a way to let time pass and a way to open another
-cache on the same backend under another prefix. In memory time is a ManualClock that
-jumps; on the servers it is a short real sleep, because they expire keys by their own
-clocks. Memcached counts TTLs in whole seconds and may expire an entry up to a second
-early, so the suite only asserts that 1-second entries are gone after a little more
-than a second, and that long-lived ones are still there.
+Each test gets a `Harness`: the cache, a way to let time pass and, on the servers, a way
+to open another cache on the same client (so the same server) under another prefix. In
+memory time is a ManualClock that jumps; on the servers it is a short real sleep, because
+they expire keys by their own clocks. Memcached counts TTLs in whole seconds and may
+expire an entry up to a second early, so the suite only asserts that 1-second entries
+are gone after a little more than a second, and that long-lived ones are still there.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -44,7 +45,9 @@ LONG = 60  # seconds: "does not expire during the test", and gone soon after it
 class Harness:
     cache: Cache
     advance: Callable[[float], Awaitable[None]]
-    other: Callable[[str], Cache]  # another cache, same backend, prefix suffix given
+    # Another cache on the same client and server, its prefix this one's plus the suffix
+    # given ("" gives the same prefix). None in memory: an instance is its own namespace.
+    other: Callable[[str], Cache] | None = None
 
 
 @asynccontextmanager
@@ -54,7 +57,7 @@ async def _memory() -> AsyncIterator[Harness]:
     async def advance(seconds: float) -> None:
         clock.advance(seconds)
 
-    yield Harness(InMemoryCache(clock), advance, lambda _: InMemoryCache(clock))
+    yield Harness(InMemoryCache(clock), advance)
 
 
 @asynccontextmanager
@@ -89,21 +92,30 @@ async def _memcached(servers: list[str], prefix: str) -> AsyncIterator[Harness]:
         client.close()
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        pytest.param("redis", marks=pytest.mark.integration),
-        pytest.param("memcached", marks=pytest.mark.integration),
-    ]
-)
-async def h(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Harness]:
+def _harness(request: pytest.FixtureRequest, key_prefix: str) -> AsyncContextManager[Harness]:
     if request.param == "memory":
-        context = _memory()
-    elif request.param == "redis":
-        context = _redis(request.getfixturevalue("redis_url"), key_prefix)
-    else:
-        context = _memcached(request.getfixturevalue("memcached_servers"), key_prefix)
-    async with context as harness:
+        return _memory()
+    if request.param == "redis":
+        return _redis(request.getfixturevalue("redis_url"), key_prefix)
+    return _memcached(request.getfixturevalue("memcached_servers"), key_prefix)
+
+
+SERVERS = [
+    pytest.param("redis", marks=pytest.mark.integration),
+    pytest.param("memcached", marks=pytest.mark.integration),
+]
+
+
+@pytest.fixture(params=["memory", *SERVERS])
+async def h(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Harness]:
+    async with _harness(request, key_prefix) as harness:
+        yield harness
+
+
+@pytest.fixture(params=SERVERS)
+async def on_server(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Harness]:
+    """The adapters that have prefixes: several caches on one server (one client)."""
+    async with _harness(request, key_prefix) as harness:
         yield harness
 
 
@@ -274,16 +286,41 @@ async def test_any_key_and_tag_within_the_limit_is_usable_and_distinct(h: Harnes
     assert await h.cache.get("#" + hashlib.sha256(b"with space").hexdigest()) == 5
 
 
-async def test_prefixes_isolate_caches_on_one_backend(h: Harness) -> None:
-    other = h.other("other:")
-    await h.cache.set("k", "mine", LONG, tags=["t"])
-    await other.set("k", "theirs", LONG, tags=["t"])
-    assert await h.cache.get("k") == "mine"
-    await other.invalidate_tag("t")
-    assert await other.get("k") is None
-    assert await h.cache.get("k") == "mine"
-    await other.delete("k")
-    assert await h.cache.get("k") == "mine"
+async def test_prefixes_isolate_caches_on_one_server(on_server: Harness) -> None:
+    mine, theirs = on_server.cache, _other(on_server, "other:")
+    await mine.set("k", "mine", LONG, tags=["t"])
+    await theirs.set("k", "theirs", LONG, tags=["t"])
+    assert await mine.get("k") == "mine" and await theirs.get("k") == "theirs"
+    await mine.set("only-mine", 1, LONG)
+    assert await theirs.get_many(["only-mine", "k"]) == {"k": "theirs"}
+    assert await theirs.incr("only-mine") == 1  # a counter of its own, not 2
+    await theirs.invalidate_tag("t")
+    assert await theirs.get("k") is None
+    assert await mine.get("k") == "mine"
+    await theirs.delete("only-mine")
+    await theirs.delete("k")
+    assert await mine.get_many(["k", "only-mine"]) == {"k": "mine", "only-mine": 1}
+
+
+async def test_caches_with_the_same_prefix_on_one_server_share_everything(
+    on_server: Harness,
+) -> None:
+    # The control of the test above: the same calls through a second cache with the
+    # same prefix on the same server do reach the first cache's entries.
+    mine, twin = on_server.cache, _other(on_server, "")
+    await mine.set("k", "mine", LONG, tags=["t"])
+    await mine.set("only-mine", 1, LONG)
+    assert await twin.get_many(["only-mine", "k"]) == {"k": "mine", "only-mine": 1}
+    assert await twin.incr("only-mine") == 2
+    await twin.invalidate_tag("t")
+    assert await mine.get("k") is None
+    await twin.delete("only-mine")
+    assert await mine.get("only-mine") is None
+
+
+def _other(harness: Harness, suffix: str) -> Cache:
+    assert harness.other is not None
+    return harness.other(suffix)
 
 
 class _Opaque:

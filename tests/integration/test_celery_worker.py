@@ -12,24 +12,14 @@ extension point `PORTICO_JOBS__EXTRA_HANDLERS`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import pytest
-import redis
 
 from adapters.celery.config import CeleryOptions
 from adapters.celery.dispatcher import CeleryJobDispatcher
@@ -39,154 +29,24 @@ from core.identity.service import AccountService
 from core.platform.jobs import Job, JobState, JobStatus
 from entrypoints.bootstrap.runtime import Runtime, start_runtime
 from entrypoints.bootstrap.settings import Settings
+from tests.brokers import Broker, SilentServer, rabbitmq_broker, redis_broker, unique
 from tests.databases import create_tables
-from tests.integration.celery_probes import DROP_PROBE_TABLES, PROBE_TABLES, SPEC, plain_dsn
+from tests.integration.celery_probes import DROP_PROBE_TABLES, PROBE_TABLES, plain_dsn
+from tests.integration.celery_processes import (
+    BIN,
+    LEASE_SECONDS,
+    WAIT_SECONDS,
+    CeleryProcess,
+    assert_ran_in_pool_of,
+    job_settings,
+    process_env,
+    running,
+    start_worker,
+)
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-WAIT_SECONDS = 30.0
-LEASE_SECONDS = 3
 T = TypeVar("T")
-
-
-# --- settings shared by the test process, the workers, beat and the CLI ----------------
-
-
-@dataclass(frozen=True)
-class Broker:
-    url: str
-    queue: str
-    redis_prefix: str = ""
-
-
-def job_settings(database_url: str, broker: Broker, *, relay: bool = True) -> dict[str, Any]:
-    return {
-        "env": "test",
-        "secret_key": "celery-worker-test-secret-key-0123456789-abcdefghij",
-        "log_level": "INFO",
-        "database": {"url": database_url},
-        "jobs": {
-            "runner": "celery",
-            "relay": relay,
-            "extra_handlers": [SPEC],
-            "max_attempts": 3,
-            "backoff_base_seconds": 0.2,
-            "backoff_max_seconds": 1,
-            "lease_seconds": LEASE_SECONDS,
-            "timeout_seconds": 30,
-            "poll_interval_seconds": 0.1,
-            "sweep_interval_seconds": 0.5,
-        },
-        "celery": {
-            "broker_url": broker.url,
-            "queue": broker.queue,
-            "redis_key_prefix": broker.redis_prefix,
-            "publish_timeout_seconds": 2,
-            # No pidbox exchange left behind on the shared RabbitMQ.
-            "remote_control": False,
-        },
-    }
-
-
-def as_env(values: dict[str, Any], prefix: str = "PORTICO_") -> dict[str, str]:
-    env: dict[str, str] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key.upper()}"
-        if isinstance(value, dict):
-            env.update(as_env(value, f"{name}__"))
-        elif isinstance(value, list):
-            env[name] = json.dumps(value)
-        else:
-            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
-
-
-def process_env(values: dict[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTICO_")}
-    env.update(as_env(values), PYTHONPATH=str(REPO))
-    return env
-
-
-# --- processes ---------------------------------------------------------------------
-
-
-class CeleryProcess:
-    """A `celery` subprocess in its own session; stopped (or killed) with its children."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = log.open("ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "entrypoints.worker.celery_app", *args],
-            env=env,
-            cwd=log.parent,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    async def logged(self, needle: str) -> bool:
-        return needle in self.text()
-
-    def wait_for(self, needle: str, timeout: float = WAIT_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{needle!r} never appeared:\n{self.text()[-3000:]}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL, by PID, to the process and its pool children (its process group)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        self._file.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(15)
-        self.kill()
-
-
-def start_worker(values: dict[str, Any], log: Path) -> CeleryProcess:
-    queue = values["celery"]["queue"]
-    worker = CeleryProcess(
-        [
-            "worker",
-            "--pool=prefork",
-            "--concurrency=1",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "--loglevel=INFO",
-            "--hostname",
-            f"{queue}-{log.stem}@%h",
-        ],
-        process_env(values),
-        log,
-    )
-    worker.wait_for(" ready.")
-    return worker
-
-
-def running(pid: int) -> bool:
-    """True while `pid` runs (a zombie awaiting its reaper does not count)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 # --- database and brokers ----------------------------------------------------------
@@ -215,40 +75,6 @@ async def sql(url: str, statement: str, *args: Any) -> Any:
         return await connection.execute(statement, *args)
     finally:
         await connection.close()
-
-
-def unique(label: str) -> str:
-    return f"portico-test-{label}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-@contextlib.contextmanager
-def redis_broker(redis_url: str, label: str) -> Iterator[Broker]:
-    name = unique(label)
-    broker = Broker(redis_url, queue=name, redis_prefix=f"{name}:")
-    try:
-        yield broker
-    finally:
-        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        try:
-            keys = list(client.scan_iter(match=f"{broker.redis_prefix}*", count=500))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
-
-
-@contextlib.contextmanager
-def rabbitmq_broker(rabbitmq_url: str, label: str) -> Iterator[Broker]:
-    from kombu import Connection
-
-    broker = Broker(rabbitmq_url, queue=unique(label))
-    try:
-        yield broker
-    finally:
-        with Connection(rabbitmq_url, connect_timeout=5) as connection:
-            channel = connection.default_channel
-            channel.queue_delete(broker.queue)
-            channel.exchange_delete(broker.queue)
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +165,8 @@ async def effects(database: str, key: str) -> int:
 
 
 async def run_probe_jobs(runtime: Runtime, database: str, worker: CeleryProcess) -> None:
-    """The same scenario on every broker: three jobs, each done once, effect once."""
+    """The same scenario on every broker: three jobs, each done once, effect once, each
+    run in the worker's pool (the probe records the pid that ran it)."""
     keys = [unique("effect") for _ in range(3)]
     for key in keys:
         await enqueue(runtime, "probe.effect", key, {"n": key})
@@ -349,7 +176,9 @@ async def run_probe_jobs(runtime: Runtime, database: str, worker: CeleryProcess)
         )
         assert state.attempts == 1 and state.finished_at is not None
         assert await effects(database, key) == 1
-        assert [run["attempt"] for run in await runs(database, key)] == [1]
+        recorded = await runs(database, key)
+        assert [run["attempt"] for run in recorded] == [1]
+        assert_ran_in_pool_of(worker, [run["pid"] for run in recorded])
 
 
 # --- the tests ---------------------------------------------------------------------
@@ -417,7 +246,8 @@ async def test_a_worker_killed_mid_job_finishes_the_job_exactly_once_after_resta
             # The first run recorded its effect and now hangs before the job is done.
             (run,) = await eventually(lambda: runs(database, key), "the first run", first)
             child = run["pid"]
-            assert child != first.pid and running(child)
+            assert_ran_in_pool_of(first, [child])
+            assert running(child)
             first.kill()
             assert not running(first.pid)
 
@@ -436,7 +266,13 @@ async def test_a_worker_killed_mid_job_finishes_the_job_exactly_once_after_resta
             )
             assert done.attempts == 2 and done.lease == 2
             assert done.last_error is not None and "lease expired" in done.last_error
-            assert [r["attempt"] for r in await runs(database, key)] == [1, 2]
+            first_run, second_run = await runs(database, key)
+            assert (first_run["attempt"], second_run["attempt"]) == (1, 2)
+            # The second run was in the new worker's pool, not in the killed process
+            # (gone, its pid not reused by the new pool) nor in the test process.
+            assert first_run["pid"] == child
+            assert_ran_in_pool_of(second, [second_run["pid"]])
+            assert second_run["pid"] != child
             assert await effects(database, key) == 1  # the handler's unique key held
 
             # A late copy of the finished job (say, redelivered by the broker) is turned
@@ -463,6 +299,7 @@ async def test_a_job_that_always_fails_is_dead_lettered_and_the_cli_retries_it(
     database: str,
     redis_worker: tuple[Broker, CeleryProcess],
     runtimes: Callable[..., Awaitable[Runtime]],
+    tmp_path: Path,
 ) -> None:
     broker, worker = redis_worker
     runtime = await runtimes(database, broker)
@@ -472,13 +309,16 @@ async def test_a_job_that_always_fails_is_dead_lettered_and_the_cli_retries_it(
         in_status(runtime, database, key, JobStatus.DEAD), "the dead letter", worker
     )
     assert dead.attempts == 3 and dead.last_error == "RuntimeError: probe: the switch is off"
-    assert [r["attempt"] for r in await runs(database, key)] == [1, 2, 3]
+    failed = await runs(database, key)
+    assert [r["attempt"] for r in failed] == [1, 2, 3]
+    assert_ran_in_pool_of(worker, [r["pid"] for r in failed])
 
     cli_env = process_env(job_settings(database, broker, relay=False))
     listing = await asyncio.to_thread(
         subprocess.run,
         [str(BIN / "portico"), "jobs", "dead"],
         env=cli_env,
+        cwd=tmp_path,  # no developer's `.env` here
         capture_output=True,
         text=True,
         timeout=60,
@@ -492,6 +332,7 @@ async def test_a_job_that_always_fails_is_dead_lettered_and_the_cli_retries_it(
         subprocess.run,
         [str(BIN / "portico"), "jobs", "retry", str(dead.id)],
         env=cli_env,
+        cwd=tmp_path,  # no developer's `.env` here
         capture_output=True,
         text=True,
         timeout=60,
@@ -500,7 +341,9 @@ async def test_a_job_that_always_fails_is_dead_lettered_and_the_cli_retries_it(
     # Picked up by the relay's next poll: pending again, due now.
     done = await eventually(in_status(runtime, database, key, JobStatus.DONE), "the retry", worker)
     assert done.attempts == 1 and await effects(database, key) == 1
-    assert len(await runs(database, key)) == 4
+    every_run = await runs(database, key)
+    assert len(every_run) == 4
+    assert_ran_in_pool_of(worker, [r["pid"] for r in every_run])
 
 
 async def test_beat_sweeps_jobs_that_no_process_relayed(
@@ -523,36 +366,16 @@ async def test_beat_sweeps_jobs_that_no_process_relayed(
             in_status(runtime, database, key, JobStatus.DONE), "the swept job", worker, beat
         )
         assert await effects(database, key) == 1
+        # Beat only scheduled the sweep: the job itself ran in the worker's pool.
+        assert_ran_in_pool_of(worker, [r["pid"] for r in await runs(database, key)])
     finally:
         beat.stop()
-
-
-class HangingServer:
-    """Accepts TCP connections and never answers: a broker that is up but stuck."""
-
-    def __init__(self) -> None:
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self._clients: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _ = self._socket.accept()
-                self._clients.append(client)
-
-    def close(self) -> None:
-        self._socket.close()
-        for client in self._clients:
-            client.close()
 
 
 async def test_a_stuck_broker_leaves_jobs_claimed_and_the_relay_running(
     database: str, runtimes: Callable[..., Awaitable[Runtime]]
 ) -> None:
-    server = HangingServer()
+    server = SilentServer()
     try:
         broker = Broker(f"redis://127.0.0.1:{server.port}/0", queue=unique("stuck"))
         runtime = await runtimes(database, broker)

@@ -6,6 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery
+from kombu import Connection, Producer
 from kombu.exceptions import OperationalError
 
 from adapters.celery.config import RUN_JOB_TASK, CeleryOptions, create_celery_app
@@ -22,12 +23,20 @@ class CeleryJobDispatcher(JobDispatcher):
     broker that is down or slow raises `UnavailableError(dependency="broker")`; the relay
     then leaves the job claimed until its lease expires. The message carries the job as
     JSON (`job_to_message`); its payload is kept out of Celery's logs.
+
+    That thread owns the dispatcher's one broker connection (opened at the first
+    publish, reconnected by kombu after a failure); `aclose` closes it. Not Celery's
+    producer pool: kombu keeps that pool per process, shared by every app with the same
+    broker settings, and `Celery.close()` forgets it without closing its connections.
     """
 
     def __init__(self, options: CeleryOptions, app: Celery | None = None) -> None:
         self._options = options
         self._app = app or create_celery_app(options, publisher=True)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="celery-publish")
+        # Touched only by the publishing thread (and by `aclose` once that has ended).
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
         connection = self._app.connection_for_write()
         # The transport's own error types (redis-py's, py-amqp's): an outage, not a bug.
         self._broker_errors: tuple[type[BaseException], ...] = (
@@ -53,16 +62,28 @@ class CeleryJobDispatcher(JobDispatcher):
         return None
 
     def _publish(self, job: Job) -> None:
+        if self._producer is None:
+            # Lazy: neither line connects; the first publish does.
+            self._connection = self._app.connection_for_write()
+            self._producer = self._app.amqp.Producer(self._connection, auto_declare=False)
         self._app.send_task(
             RUN_JOB_TASK,
             kwargs={"job": job_to_message(job)},
             queue=self._options.queue,
+            producer=self._producer,
             # Celery logs these instead of the arguments: ids, never the payload.
             argsrepr="()",
             kwargsrepr=f"{{job: {job.id} {job.name} lease {job.lease}}}",
         )
 
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = self._producer = None
+        self._app.close()
+
     async def aclose(self) -> None:
-        """Stop the publishing thread and close the broker connections."""
+        """Stop the publishing thread (after the publish in progress, if any) and close
+        the broker connection."""
         await asyncio.to_thread(self._thread.shutdown, wait=True, cancel_futures=True)
-        await asyncio.to_thread(self._app.close)
+        await asyncio.to_thread(self._close_connection)
