@@ -30,7 +30,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared == -1:
             await problem_response(400, "bad_request", "Content-Length is not valid.")(
                 scope, receive, send
@@ -38,6 +38,11 @@ class BodyLimitMiddleware:
             return
         if declared is not None and declared > self.max_body_bytes:
             await _too_large()(scope, receive, send)
+            return
+        if not chunked:
+            # No body, or one the server delivers in exactly the declared length: within
+            # the limit, so nothing to count (most requests: GETs, small JSON bodies).
+            await self.app(scope, receive, send)
             return
 
         received = 0
@@ -66,12 +71,15 @@ class BodyLimitMiddleware:
             await _too_large()(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
-    """The declared length; None when absent; -1 when malformed."""
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared length (None when absent, -1 when malformed) and whether the body
+    is sent in chunks (`Transfer-Encoding`), so its length is known only as it arrives."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
+        if name == b"content-length" and declared is None:
             text = value.decode("latin-1").strip()
-            if not text.isdigit() or len(text) > 18:
-                return -1
-            return int(text)
-    return None
+            declared = int(text) if text.isdigit() and len(text) <= 18 else -1
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked

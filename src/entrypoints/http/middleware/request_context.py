@@ -18,7 +18,6 @@ import uuid
 from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.context import scope_principal
@@ -62,49 +61,59 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Bound at the first request, once logging is configured (the runtime's start
+        # does it): one logger for the app's life, not one lookup per request.
+        self._log: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        access = self._log
+        if access is None:
+            access = self._log = log.bind()
 
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        outcome: dict[str, Any] = {"status": 500, "started": False}
+        status = 500
+        started_response = False
+        request_id_header = (b"x-request-id", request_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                outcome["status"] = message["status"]
-                outcome["started"] = True
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                status = message["status"]
+                started_response = True
+                message["headers"] = [*message.get("headers", ()), request_id_header]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception as exc:
-                log.error(
-                    "unhandled_exception",
-                    request_id=request_id,
-                    error_type=type(exc).__name__,
-                    where=_where(exc),
-                    route=route_template(scope),
-                )
-                if not outcome["started"]:
-                    await internal_error_response()(scope, receive, send_with_id)
-                outcome["status"] = 500
-            finally:
-                duration = time.perf_counter() - started
-                route = route_template(scope)
-                self.metrics.observe(scope["method"], route, outcome["status"], duration)
-                principal = scope_principal(scope)
-                log.info(
-                    "http_request",
-                    request_id=request_id,
-                    method=scope["method"],
-                    route=route,
-                    status=outcome["status"],
-                    duration_ms=round(duration * 1000, 2),
-                    user_id=principal.user.id if principal else None,
-                )
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            access.error(
+                "unhandled_exception",
+                request_id=request_id,
+                error_type=type(exc).__name__,
+                where=_where(exc),
+                route=route_template(scope),
+            )
+            if not started_response:
+                await internal_error_response()(scope, receive, send_with_id)
+            status = 500
+        finally:
+            duration = time.perf_counter() - started
+            route = route_template(scope)
+            self.metrics.observe(scope["method"], route, status, duration)
+            principal = scope_principal(scope)
+            access.info(
+                "http_request",
+                request_id=request_id,
+                method=scope["method"],
+                route=route,
+                status=status,
+                duration_ms=round(duration * 1000, 2),
+                user_id=principal.user.id if principal else None,
+            )
+            structlog.contextvars.reset_contextvars(**bound)
