@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from redis import Redis
 
+from adapters.redis.callers import RedisCallerReader
+from core.identity.callers import CallerReader
 from core.identity.model import BrowserSession
 from core.identity.ports import SessionStore
 from core.platform.cache import Cache
@@ -59,6 +61,8 @@ async def test_redis_backends_share_one_keyspace_apart_by_prefix(
         assert await runtime.readiness() == {"sessions": "ok", "cache": "ok", "rate_limit": "ok"}
         for prefix in ("s:", "c:", "r:"):
             assert direct.keys(f"{key_prefix}{prefix}*"), prefix
+        # One round trip reads session, user and limit: the three share the server.
+        assert isinstance(runtime.get(CallerReader), RedisCallerReader)
         # One client, one pool for the three.
         clients = {id(runtime.get(kind)._redis) for kind in (SessionStore, Cache, RateLimiter)}
         assert len(clients) == 1

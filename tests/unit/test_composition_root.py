@@ -9,11 +9,12 @@ import typing
 import pytest
 from dependency_injector import providers
 
+from core.identity.callers import CallerReader, SeparateCallerReader
 from core.platform.jobs import JobHandler
-from entrypoints.bootstrap.container import PORTS, Container
+from entrypoints.bootstrap.container import PORTS, Container, _caller_reads
 from entrypoints.bootstrap.jobs import JOB_HANDLERS, PERIODIC_JOBS, bind_handlers
 from entrypoints.bootstrap.policies import POLICIES
-from entrypoints.bootstrap.services import DECORATORS, SERVICES, Services
+from entrypoints.bootstrap.services import DECORATORS, FALLBACKS, SERVICES, Services
 from tests.unit.core.identity_world import World
 
 
@@ -39,14 +40,26 @@ def test_every_service_needs_only_what_the_tables_provide() -> None:
     provided = set(PORTS) | set(SERVICES)
     policy_types = {typing.get_type_hints(make)["return"] for make in POLICIES}
     provided |= policy_types
+    built = [*SERVICES, *DECORATORS.values(), *FALLBACKS.values()]
     missing = {
-        f"{service.__name__}.{name}: {hint}"
-        for service in SERVICES
-        for name, hint in _constructor_needs(service).items()
-        if hint not in provided
+        f"{kind.__name__}.{name}: {hint}"
+        for kind in built
+        for name, hint in _constructor_needs(kind).items()
+        if hint not in provided and name != "inner"
     }
     assert missing == set()
-    assert set(DECORATORS) <= set(PORTS)
+    assert set(DECORATORS) <= set(PORTS) and set(FALLBACKS) <= set(PORTS)
+
+
+def test_the_core_reads_callers_store_by_store_unless_all_share_one_redis() -> None:
+    # The in-memory profile: no adapter selected, the core's fallback serves.
+    assert isinstance(World().services.get(CallerReader), SeparateCallerReader)
+    assert _caller_reads(World().settings) == "separate"
+    mixed = World().settings.model_copy(deep=True)
+    mixed.sessions.backend = mixed.cache.backend = "redis"
+    assert _caller_reads(mixed) == "separate"  # rate limits elsewhere
+    mixed.rate_limit.backend = "redis"
+    assert _caller_reads(mixed) == "redis"
 
 
 def test_every_job_handler_is_a_method_of_a_service_and_every_periodic_job_has_one() -> None:

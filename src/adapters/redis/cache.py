@@ -154,10 +154,25 @@ class RedisCache(Cache):
         return {k: e.value for k, e in entries.items() if e.is_current(current)}
 
     def _entry_key(self, key: str) -> str:
-        return f"{self._prefix}k:{key}"
+        return entry_key(self._prefix, key)
 
     def _tag_key(self, tag: str) -> str:
         return f"{self._prefix}t:{tag}"
+
+
+def entry_key(prefix: str, key: str) -> str:
+    return f"{prefix}k:{key}"
+
+
+def untagged_value(raw: bytes | str | None) -> JsonValue:
+    """The value of a raw untagged entry; None when absent, tagged or unreadable (a
+    tagged entry needs its tags' versions, which only `RedisCache` reads)."""
+    if raw is None:
+        return None
+    entry = decode_entry(_bytes(raw))
+    if entry is None or entry.tag_versions:
+        return None
+    return entry.value
 
 
 # Both work whichever `decode_responses` the injected client was built with.

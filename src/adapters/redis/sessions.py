@@ -168,14 +168,14 @@ class RedisSessionStore(SessionStore):
         keys = [self._session_key(session.token_hash), self._user_key(session.user_id)]
         async with translate_errors():
             new_id = await self._create(keys=[*keys, self._prefix + "seq"], args=args)
-        return _decode(session.token_hash, {**fields, "id": str(new_id)})
+        return decode_session(session.token_hash, {**fields, "id": str(new_id)})
 
     async def get(self, token_hash: str) -> BrowserSession | None:
         async with translate_errors():
             raw = await self._redis.hgetall(self._session_key(token_hash))
         if not raw:
             return None
-        return _decode(token_hash, {_text(k): _text(v) for k, v in raw.items()})
+        return decode_session(token_hash, {_text(k): _text(v) for k, v in raw.items()})
 
     async def touch(self, token_hash: str, last_seen_at: datetime, ttl_seconds: int) -> None:
         args: list[str | int] = [self._prefix, last_seen_at.isoformat(), max(1, ttl_seconds)]
@@ -208,8 +208,7 @@ class RedisSessionStore(SessionStore):
             flat = await self._list(keys=[self._user_key(user_id)], args=[self._prefix])
         sessions = []
         for member, fields in zip(flat[::2], flat[1::2], strict=True):
-            pairs = zip(fields[::2], fields[1::2], strict=True)
-            sessions.append(_decode(_text(member), {_text(k): _text(v) for k, v in pairs}))
+            sessions.append(decode_session(_text(member), session_fields(fields)))
         sessions.sort(key=lambda s: (s.created_at, s.id or 0))
         return sessions
 
@@ -218,10 +217,19 @@ class RedisSessionStore(SessionStore):
             await self._redis.ping()
 
     def _session_key(self, token_hash: str) -> str:
-        return f"{self._prefix}s:{token_hash}"
+        return session_key(self._prefix, token_hash)
 
     def _user_key(self, user_id: int) -> str:
         return f"{self._prefix}u:{user_id}"
+
+
+def session_key(prefix: str, token_hash: str) -> str:
+    return f"{prefix}s:{token_hash}"
+
+
+def session_fields(flat: list[bytes | str]) -> dict[str, str]:
+    """HGETALL's reply as a Lua script returns it (name, value, name, value...)."""
+    return {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
 
 
 def _encode(session: BrowserSession) -> dict[str, str]:
@@ -247,7 +255,7 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _decode(token_hash: str, fields: dict[str, str]) -> BrowserSession:
+def decode_session(token_hash: str, fields: dict[str, str]) -> BrowserSession:
     return BrowserSession(
         token_hash=token_hash,
         user_id=int(fields["user_id"]),

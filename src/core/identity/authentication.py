@@ -9,6 +9,13 @@ from typing import Any, NoReturn
 
 from core.audit.model import AuditOutcome, DetailValue
 from core.identity.auditing import IdentityAction, identity_entry, record_alone
+from core.identity.callers import (
+    NO_LIMIT_READ,
+    CallerReader,
+    LimitRead,
+    TieredLimit,
+    caller_user,
+)
 from core.identity.errors import InvalidCredentialsError, InvalidEmailError, SessionNotFoundError
 from core.identity.model import BrowserSession, Email, User
 from core.identity.policy import SessionPolicy
@@ -35,6 +42,8 @@ class LoginResult:
 class Authenticated:
     user: User
     session: BrowserSession
+    # The general rate limit, when `authenticate` was asked to count it (see `callers`).
+    limit: LimitRead = NO_LIMIT_READ
 
 
 class AuthenticationService:
@@ -68,9 +77,12 @@ class AuthenticationService:
         policy: SessionPolicy,
         throttle: LoginThrottle,
         users: CachedUsers,
+        callers: CallerReader,
     ) -> None:
         self._uow = uow
-        # The per-request user read (cache-aside; changed users are forgotten on commit).
+        # The per-request read: session, cached user and general limit together where
+        # the stores allow; then the user cache-aside (forgotten on every commit).
+        self._callers = callers
         self._users = users
         self._throttle = throttle
         self._sessions = sessions
@@ -157,24 +169,30 @@ class AuthenticationService:
             user = await self._rehash(user, password)
         return user
 
-    async def authenticate(self, token: str) -> Authenticated | None:
-        """The user and session behind a session token, or None for anything not live."""
+    async def authenticate(
+        self, token: str, limit: TieredLimit | None = None
+    ) -> Authenticated | None:
+        """The user and session behind a session token, or None for anything not live.
+
+        With `limit`, the caller's general rate limit is counted in the same read where
+        the stores allow it (`Authenticated.limit`)."""
         token_hash = fingerprint(token)
-        session = await self._sessions.get(token_hash)
+        read = await self._callers.read_session(token_hash, limit)
+        session = read.session
         if session is None:
             return None
         now = self._clock.now()
         if session.is_expired(now):
             await self._sessions.delete(token_hash)
             return None
-        user = await self._users.get(session.user_id)
+        user = await caller_user(self._users, read)
         if user is None:
             await self._sessions.delete(token_hash)
             return None
         if (now - session.last_seen_at) >= timedelta(seconds=self._policy.touch_interval_seconds):
             session.last_seen_at = now
             await self._sessions.touch(token_hash, now, session.ttl_seconds(now))
-        return Authenticated(user=user, session=session)
+        return Authenticated(user=user, session=session, limit=LimitRead.of(read))
 
     async def logout(self, token: str, *, client: ClientInfo = NO_CLIENT) -> None:
         token_hash = fingerprint(token)

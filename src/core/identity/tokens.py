@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from core.audit.model import AuditOutcome
 from core.identity.auditing import IdentityAction, identity_entry
 from core.identity.authentication import AuthenticationService
+from core.identity.callers import NO_LIMIT_READ, CallerReader, LimitRead, TieredLimit, caller_user
 from core.identity.errors import (
     InvalidAccessTokenError,
     InvalidCredentialsError,
@@ -67,6 +68,8 @@ class BearerAuthenticated:
 
     user: User
     claims: AccessTokenClaims
+    # The general rate limit, when `authenticate` was asked to count it (see `callers`).
+    limit: LimitRead = NO_LIMIT_READ
 
 
 class TokenService:
@@ -106,9 +109,11 @@ class TokenService:
         clock: Clock,
         policy: TokenPolicy,
         users: CachedUsers,
+        callers: CallerReader,
     ) -> None:
         self._uow = uow
         self._users = users  # the per-request user read, cache-aside
+        self._callers = callers
         self._auth = auth
         self._codec = codec
         self._tokens = tokens
@@ -233,15 +238,21 @@ class TokenService:
             await tx.commit()
         return ended
 
-    async def authenticate(self, access_token: str) -> BearerAuthenticated:
-        """The active user behind an access token, or `InvalidAccessTokenError`."""
+    async def authenticate(
+        self, access_token: str, limit: TieredLimit | None = None
+    ) -> BearerAuthenticated:
+        """The active user behind an access token, or `InvalidAccessTokenError`.
+
+        With `limit`, the caller's general rate limit is counted in the same read where
+        the stores allow it (`BearerAuthenticated.limit`)."""
         claims = self._codec.decode(access_token, self._clock.now())
         # Cached, but never stale after "end every token": the commit that moves
-        # `tokens_valid_after` forgets the user (`user_cache.InvalidatingUnitOfWorkFactory`).
-        user = await self._users.get(claims.subject)
+        # `tokens_valid_after` forgets the user (`user_invalidation`).
+        read = await self._callers.read_user(claims.subject, limit)
+        user = await caller_user(self._users, read)
         if user is None or not user.accepts_token_issued_at(claims.issued_at):
             raise InvalidAccessTokenError()
-        return BearerAuthenticated(user=user, claims=claims)
+        return BearerAuthenticated(user=user, claims=claims, limit=LimitRead.of(read))
 
     def _issue_time(self, user: User | None) -> datetime:
         # Never before the user's cut-off: a clock a little behind the one that ended

@@ -54,12 +54,16 @@ _LAYOUT = 1
 _GENERATION_BYTES = 9  # 72 random bits: generations never repeat in practice
 
 
+USER_KEY_PREFIX = "identity:user:"
+GENERATION_SUFFIX = ":generation"
+
+
 def user_key(user_id: int) -> str:
-    return f"identity:user:{user_id}"
+    return f"{USER_KEY_PREFIX}{user_id}"
 
 
 def generation_key(user_id: int) -> str:
-    return f"identity:user:{user_id}:generation"
+    return f"{USER_KEY_PREFIX}{user_id}{GENERATION_SUFFIX}"
 
 
 # --- the codec ------------------------------------------------------------------------
@@ -174,14 +178,36 @@ class UserCache:
     async def read(self, user_id: int) -> tuple[User | None, str | None]:
         """`(user, None)` on a hit; on a miss `(None, generation)`, the generation to
         `store` the loaded user under, or `(None, None)` when nothing may be stored."""
-        key, current_key = user_key(user_id), generation_key(user_id)
         try:
-            found = await self._cache.get_many((key, current_key))
+            entry, generation = await self.fetch(user_id)
         except UnavailableError:
             logger.warning("cache unavailable; user read from the database")
             return None, None
-        generation = found.get(current_key)
-        entry = found.get(key)
+        return await self.interpret(user_id, entry, generation)
+
+    async def fetch(self, user_id: int) -> tuple[JsonValue, JsonValue]:
+        """The raw entry and generation (None: absent); `UnavailableError` when the
+        cache is down."""
+        key, current_key = user_key(user_id), generation_key(user_id)
+        found = await self._cache.get_many((key, current_key))
+        return found.get(key), found.get(current_key)
+
+    @staticmethod
+    def current_tier(entry: JsonValue, generation: JsonValue) -> str | None:
+        """The tier of a current entry (its generation is the user's), else None."""
+        if not isinstance(generation, str) or not isinstance(entry, dict):
+            return None
+        user = entry.get("user")
+        if entry.get("generation") != generation or not isinstance(user, dict):
+            return None
+        tier = user.get("tier_code")
+        return tier if isinstance(tier, str) else None
+
+    async def interpret(
+        self, user_id: int, entry: JsonValue, generation: JsonValue
+    ) -> tuple[User | None, str | None]:
+        """`read` for an entry and a generation fetched elsewhere (None: absent), e.g.
+        together with the session in one round trip; same answers, same writes."""
         if isinstance(generation, str):
             if isinstance(entry, dict) and entry.get("generation") == generation:
                 try:
@@ -194,7 +220,7 @@ class UserCache:
             return None, generation
         # Made before loading, so a change committed after the load replaces it.
         generation = _new_generation()
-        if not await self._write(current_key, generation, self._generation_ttl):
+        if not await self._write(generation_key(user_id), generation, self._generation_ttl):
             return None, None
         return None, generation
 
@@ -242,6 +268,22 @@ class CachedUsers:
 
     async def get(self, user_id: int) -> User | None:
         cached, generation = await self._cache.read(user_id)
+        return await self._settle(user_id, cached, generation)
+
+    async def get_fetched(
+        self, user_id: int, entry: JsonValue, generation: JsonValue
+    ) -> User | None:
+        """`get` for a cache entry and generation already fetched (see `UserCache.interpret`)."""
+        cached, current = await self._cache.interpret(user_id, entry, generation)
+        return await self._settle(user_id, cached, current)
+
+    async def get_uncached(self, user_id: int) -> User | None:
+        """The user from the database, the cache untouched (it is known to be down)."""
+        return await self._load(user_id)
+
+    async def _settle(
+        self, user_id: int, cached: User | None, generation: str | None
+    ) -> User | None:
         if cached is not None:
             return cached
         user = await self._load(user_id)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from dependency_injector import containers, providers
 
+from core.identity.callers import CallerReader
 from core.identity.oauth import OAuthProviders
 from core.identity.ports import (
     AccessTokenCodec,
@@ -34,6 +35,11 @@ from core.shared.ids import TokenGenerator
 from entrypoints.bootstrap import factories, resources
 from entrypoints.bootstrap.lazy import lazy
 from entrypoints.bootstrap.settings import Settings
+
+
+def _caller_reads(settings: Settings) -> str:
+    backends = {settings.sessions.backend, settings.cache.backend, settings.rate_limit.backend}
+    return "redis" if backends == {"redis"} else "separate"
 
 
 class Container(containers.DeclarativeContainer):
@@ -150,6 +156,20 @@ class Container(containers.DeclarativeContainer):
         http=providers.Singleton(factories.http_oauth_providers, settings, oauth_http),
         memory=providers.Singleton(factories.memory_oauth_providers, settings, tokens),
     )
+    # Session, cached user and general limit in one round trip when all three live on
+    # one Redis; otherwise nothing here, and the core reads each store in turn
+    # (`services.FALLBACKS`).
+    caller_reader = providers.Selector(
+        providers.Callable(_caller_reads, settings),
+        redis=providers.Singleton(
+            lazy("adapters.redis.callers:RedisCallerReader"),
+            redis,
+            sessions_prefix=settings.provided.sessions.key_prefix,
+            cache_prefix=settings.provided.cache.key_prefix,
+            rate_limit_prefix=settings.provided.rate_limit.key_prefix,
+        ),
+        separate=providers.Object(None),
+    )
     # SMTP connects per message, so no sender has a lifecycle to manage.
     email_sender = providers.Selector(
         settings.provided.email.backend,
@@ -181,6 +201,7 @@ PORTS: Mapping[type, str] = {
     AccessTokenCodec: "access_token_codec",
     OAuthProviders: "oauth_providers",
     EmailSender: "email_sender",
+    CallerReader: "caller_reader",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 import punq
 
+from core.identity.callers import CallerReader, SeparateCallerReader
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.identity.service import (
     AccountService,
@@ -58,6 +59,14 @@ DECORATORS: Mapping[type, type] = {
 }
 
 
+# Ports the core can serve itself from other ports: used where the container selects
+# no adapter (gives None), built like a service.
+FALLBACKS: Mapping[type, type] = {
+    # One round trip per store, any backends.
+    CallerReader: SeparateCallerReader,
+}
+
+
 class Services:
     """Every port, policy and service of one process, by type, built once at startup."""
 
@@ -87,7 +96,9 @@ def build_services(
     policies = policies or {}
     for kind, instance in ports.items():
         decorator = DECORATORS.get(kind)
-        if decorator is None:
+        if instance is None:
+            registry.register(kind, factory=FALLBACKS[kind], scope=punq.Scope.singleton)
+        elif decorator is None:
             registry.register(kind, instance=instance)
         else:
             registry.register(kind, factory=decorator, scope=punq.Scope.singleton, inner=instance)

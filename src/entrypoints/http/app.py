@@ -75,6 +75,7 @@ def build_middleware(
     `exempt_paths` (health, readiness, metrics) are not rate limited.
     """
     public = list(public_paths or ())
+    limits = RateLimitPolicy(settings.rate_limit, exempt_paths=exempt_paths or ())
     stack = [
         Middleware(RequestContextMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure, docs_csp=docs_policy),
@@ -83,11 +84,12 @@ def build_middleware(
             AuthenticationMiddleware,
             cookie_name=settings.session_cookie_name,
             identity_free_paths=[*public, *pre_session_paths],
+            general_limit=limits.general_limit,
         ),
         # Inside authentication: limits are per user and per tier (see its module doc).
         Middleware(
             RateLimitMiddleware,
-            policy=RateLimitPolicy(settings.rate_limit, exempt_paths=exempt_paths or ()),
+            policy=limits,
             metrics=metrics,
         ),
         Middleware(

@@ -15,6 +15,9 @@ from entrypoints.bootstrap.runtime import Runtime
 from entrypoints.bootstrap.settings import Settings
 
 PRINCIPAL_KEY = "principal"
+# Where authentication leaves the general rate limit it counted with the caller's read
+# (a `core.identity.callers.LimitRead`), for the rate-limit layer.
+GENERAL_LIMIT_KEY = "general_limit"
 T = TypeVar("T")
 
 

@@ -14,10 +14,11 @@ the session cookie is not looked at; an invalid one is a 401 `invalid_token`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.identity.callers import TieredLimit
 from core.identity.errors import InvalidAccessTokenError
 from core.identity.service import AuthenticationService, TokenService
 from core.shared.errors import DomainError, UnavailableError
@@ -28,7 +29,7 @@ from entrypoints.http.bearer import (
     invalid_token_response,
     with_bearer_challenge,
 )
-from entrypoints.http.context import PRINCIPAL_KEY, Principal
+from entrypoints.http.context import GENERAL_LIMIT_KEY, PRINCIPAL_KEY, Principal
 from entrypoints.http.cookies import looks_like_token, read_cookie
 from entrypoints.http.errors import domain_error_response
 
@@ -42,11 +43,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 class AuthenticationMiddleware:
     def __init__(
-        self, app: ASGIApp, *, cookie_name: str, identity_free_paths: Iterable[str] = ()
+        self,
+        app: ASGIApp,
+        *,
+        cookie_name: str,
+        identity_free_paths: Iterable[str] = (),
+        general_limit: Callable[[str], TieredLimit | None] = lambda _path: None,
     ) -> None:
         self.app = app
         self.cookie_name = cookie_name
         self.identity_free_paths = frozenset(identity_free_paths)
+        # The general rate limit to count with the caller's read (the rate-limit layer
+        # inside uses that decision instead of asking the store again).
+        self.general_limit = general_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +75,9 @@ class AuthenticationMiddleware:
                 runtime = getattr(scope["app"].state, "runtime", None)
                 if runtime is None:
                     raise UnavailableError("not started", dependency="runtime")
-                found = await runtime.get(AuthenticationService).authenticate(token)
+                found = await runtime.get(AuthenticationService).authenticate(
+                    token, self.general_limit(scope["path"])
+                )
             except DomainError as exc:
                 await domain_error_response(exc)(scope, receive, send)
                 return
@@ -74,6 +85,7 @@ class AuthenticationMiddleware:
                 state[PRINCIPAL_KEY] = Principal(
                     user=found.user, session=found.session, token=token
                 )
+                state[GENERAL_LIMIT_KEY] = found.limit
         await self.app(scope, receive, send)
 
     async def _bearer(
@@ -88,7 +100,9 @@ class AuthenticationMiddleware:
             runtime = getattr(scope["app"].state, "runtime", None)
             if runtime is None:
                 raise UnavailableError("not started", dependency="runtime")
-            found = await runtime.get(TokenService).authenticate(bearer)
+            found = await runtime.get(TokenService).authenticate(
+                bearer, self.general_limit(scope["path"])
+            )
         except InvalidAccessTokenError as exc:
             await invalid_token_response(exc.detail, exc.code)(scope, receive, send)
             return
@@ -98,4 +112,5 @@ class AuthenticationMiddleware:
         scope["state"][PRINCIPAL_KEY] = Principal(
             user=found.user, token_family=found.claims.family_id
         )
+        scope["state"][GENERAL_LIMIT_KEY] = found.limit
         await self.app(scope, receive, with_bearer_challenge(send))

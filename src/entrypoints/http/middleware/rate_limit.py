@@ -29,14 +29,16 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.identity.callers import LimitRead, TieredLimit
 from core.platform.rate_limit import RateLimitDecision, RateLimiter
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.settings import RateLimitSettings, parse_rule
-from entrypoints.http.context import Principal, scope_principal
+from entrypoints.http.context import GENERAL_LIMIT_KEY, Principal, scope_principal
 from entrypoints.http.errors import domain_error_response, problem_response
 from entrypoints.http.metrics import HttpMetrics
 
@@ -78,8 +80,18 @@ class RateLimitPolicy:
             pattern, _, _ = compile_path(path)
             self._routes.append(_RouteRule(method, pattern, Rule(route, limit, route_window)))
 
+        # The general limit of signed-in callers, counted while they are authenticated
+        # (one store read for session, user and limit; see `core.identity.callers`).
+        self.signed_in = TieredLimit(
+            GENERAL_RULE, settings.authenticated, window, dict(settings.tiers)
+        )
+
     def is_exempt(self, path: str) -> bool:
         return not self.enabled or path in self._exempt
+
+    def general_limit(self, path: str) -> TieredLimit | None:
+        """What authentication should count for a signed-in caller of `path`."""
+        return None if self.is_exempt(path) else self.signed_in
 
     def rules(self, method: str, path: str, principal: Principal | None) -> list[Rule]:
         if principal is None:
@@ -124,12 +136,11 @@ class RateLimitMiddleware:
             return
         principal = scope_principal(scope)
         key = caller_key(scope, principal)
+        counted = scope["state"].get(GENERAL_LIMIT_KEY) if principal is not None else None
         tightest: RateLimitDecision | None = None
         for rule in self.policy.rules(scope["method"], scope["path"], principal):
             try:
-                decision = await runtime.get(RateLimiter).hit(
-                    f"{rule.name}:{key}", rule.limit, rule.window_seconds
-                )
+                decision = await self._decide(runtime, rule, key, counted)
             except UnavailableError as exc:
                 if not self.policy.fail_open:
                     await domain_error_response(exc)(scope, receive, send)
@@ -163,3 +174,16 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    async def _decide(
+        runtime: Any, rule: Rule, key: str, counted: LimitRead | None
+    ) -> RateLimitDecision:
+        if rule.name == GENERAL_RULE and counted is not None:
+            if counted.unavailable:
+                raise UnavailableError("Rate limits unavailable.", dependency="rate_limit")
+            if counted.decision is not None:
+                return counted.decision  # counted already, with the session and user read
+        return await runtime.get(RateLimiter).hit(
+            f"{rule.name}:{key}", rule.limit, rule.window_seconds
+        )
