@@ -13,7 +13,7 @@ import pytest
 from core.audit.errors import UnsafeAuditEntryError
 from core.audit.model import AuditEntry, AuditOutcome
 from core.identity.errors import EmailTakenError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.shared.query import InvalidQueryError, ListQuery, PageRequest, parse_filters, parse_sort
 
@@ -95,18 +95,24 @@ async def test_an_entry_shares_the_fate_of_the_change_it_describes(
     identity_uow: IdentityUnitOfWorkFactory,
 ) -> None:
     async with identity_uow() as tx:
-        await tx.users.add(User(email="a@example.com", username="alice", password_hash="x"))
+        await tx.users.add(
+            User(email=Email("a@example.com"), username=Username("alice"), password_hash="x")
+        )
         await tx.commit()
     # The change fails (duplicate email): the entry written with it goes too.
     with pytest.raises(EmailTakenError):
         async with identity_uow() as tx:
             await tx.audit.record(entry(1, action="account.registered"))
-            await tx.users.add(User(email="a@example.com", username="other", password_hash="x"))
+            await tx.users.add(
+                User(email=Email("a@example.com"), username=Username("other"), password_hash="x")
+            )
             await tx.commit()
     assert await everything(identity_uow) == []
 
     async with identity_uow() as tx:
-        user = await tx.users.add(User(email="b@example.com", username="bob", password_hash="x"))
+        user = await tx.users.add(
+            User(email=Email("b@example.com"), username=Username("bob"), password_hash="x")
+        )
         await tx.audit.record(entry(2, action="account.registered", target_id=str(user.id)))
         await tx.commit()
     (stored,) = await everything(identity_uow)

@@ -15,7 +15,7 @@ from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.schema import metadata
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from core.identity.errors import UserNotFoundError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.notifications.model import NotificationPreferences
 from tests.databases import create_tables, sqlite_url
 
@@ -55,7 +55,11 @@ async def uow(database_url: str | None) -> AsyncIterator[Factory]:
 async def add_user(uow: Factory, n: int = 1) -> int:
     async with uow() as tx:
         user = await tx.users.add(
-            User(email=f"user{n}@example.com", username=f"user{n}", password_hash="x")
+            User(
+                email=Email(f"user{n}@example.com"),
+                username=Username(f"user{n}"),
+                password_hash="x",
+            )
         )
         await tx.commit()
     assert user.id is not None
@@ -141,7 +145,9 @@ async def test_saving_for_an_unknown_user_is_refused(uow: Factory) -> None:
 
 async def test_preferences_saved_with_a_new_user_in_one_transaction(uow: Factory) -> None:
     async with uow() as tx:
-        user = await tx.users.add(User(email="new@example.com", username="new", password_hash="x"))
+        user = await tx.users.add(
+            User(email=Email("new@example.com"), username=Username("new"), password_hash="x")
+        )
         assert user.id is not None
         await tx.notification_preferences.save(NotificationPreferences(user.id, marketing=True))
         await tx.commit()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.identity.model import OneTimeToken, TokenPurpose, User
+from core.identity.model import Email, OneTimeToken, TokenPurpose, User, Username
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.shared.errors import ConflictError
 from core.shared.hashing import fingerprint
@@ -23,7 +23,11 @@ async def add_users(uow: IdentityUnitOfWorkFactory, count: int) -> list[int]:
     async with uow() as tx:
         users = [
             await tx.users.add(
-                User(email=f"user{n}@example.com", username=f"user{n}", password_hash="x")
+                User(
+                    email=Email(f"user{n}@example.com"),
+                    username=Username(f"user{n}"),
+                    password_hash="x",
+                )
             )
             for n in range(1, count + 1)
         ]

@@ -16,8 +16,14 @@ from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from core.identity.errors import EmailTakenError, UsernameTakenError, UserNotFoundError
-from core.identity.model import User
+from core.identity.errors import (
+    EmailTakenError,
+    InvalidEmailError,
+    InvalidUsernameError,
+    UsernameTakenError,
+    UserNotFoundError,
+)
+from core.identity.model import Email, User, Username
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.shared.errors import DomainError
 from core.shared.query import (
@@ -62,8 +68,8 @@ async def uow(backend: tuple[str, str | None]) -> AsyncIterator[IdentityUnitOfWo
 
 def new_user(n: int = 1, **changes: object) -> User:
     return User(
-        email=f"user{n}@example.com",
-        username=f"user{n}",
+        email=Email(f"user{n}@example.com"),
+        username=Username(f"user{n}"),
         password_hash=f"$argon2id$hash{n}",
     ).copy(**changes)
 
@@ -95,24 +101,74 @@ async def test_add_assigns_id_and_timestamps_and_get_returns_the_user(
 async def test_lookups_by_email_are_case_insensitive_and_by_username_exact(
     uow: IdentityUnitOfWorkFactory,
 ) -> None:
-    (user,) = await store(uow, new_user(1, email="Ada.Lovelace@Example.COM", username="Ada"))
-    assert user.email == "ada.lovelace@example.com"
+    (user,) = await store(
+        uow, new_user(1, email=Email("Ada.Lovelace@Example.COM"), username=Username("Ada"))
+    )
+    assert user.email == Email("ada.lovelace@example.com")
+    assert str(user.email) == "ada.lovelace@example.com"
     async with uow() as tx:
-        assert await tx.users.get_by_email(" ADA.lovelace@example.com ") == user
-        assert await tx.users.get_by_email("nobody@example.com") is None
-        assert await tx.users.get_by_username("Ada") == user
-        assert await tx.users.get_by_username("ada") is None
+        assert await tx.users.get_by_email(Email(" ADA.lovelace@example.com ")) == user
+        assert await tx.users.get_by_email(Email("nobody@example.com")) is None
+        assert await tx.users.get_by_username(Username("Ada")) == user
+        assert await tx.users.get_by_username(Username("ada")) is None
+
+
+async def test_an_account_registered_with_one_spelling_is_found_with_another(
+    uow: IdentityUnitOfWorkFactory,
+) -> None:
+    # Registered as `Ada@Example.com`, signed in as `ADA@example.com `: one account.
+    (user,) = await store(uow, new_user(1, email=Email("Ada@Example.com")))
+    async with uow() as tx:
+        found = await tx.users.get_by_email(Email("ADA@example.com "))
+        other = await tx.users.get_by_email(Email("ada@example.org"))
+    assert found == user and found is not None and found.id == user.id
+    assert other is None  # control: another address is another account
+
+
+async def test_the_repository_folds_emails_only_through_email(
+    uow: IdentityUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were `Email` to keep case, the repository must follow it: it stores and matches
+    # exactly what `Email` made. A repository that folded case on its own (as each did
+    # once) would find `ada@...` below and refuse the second registration.
+    monkeypatch.setattr(Email, "normalise", staticmethod(lambda text: text.strip()))
+    (user,) = await store(uow, new_user(1, email=Email(" Ada@Example.com ")))
+    assert str(user.email) == "Ada@Example.com"
+    async with uow() as tx:
+        assert await tx.users.get_by_email(Email("Ada@Example.com")) == user  # control
+        assert await tx.users.get_by_email(Email("ada@example.com")) is None
+        assert (await tx.users.get(user.id)) == user
+    (second,) = await store(uow, new_user(2, email=Email("ada@example.com")))
+    assert second.email != user.email
+
+
+async def test_stored_emails_and_usernames_load_even_if_invalid_today(
+    uow: IdentityUnitOfWorkFactory,
+) -> None:
+    # Rows accepted earlier (a provider's unusual address, a looser rule) must load.
+    with pytest.raises(InvalidEmailError):
+        Email("root@localhost")  # control: today's rules refuse this address
+    with pytest.raises(InvalidUsernameError):
+        Username("x!")
+    legacy = new_user(1, email=Email.stored("Root@LocalHost"), username=Username.stored("x!"))
+    (user,) = await store(uow, legacy)
+    assert str(user.email) == "root@localhost" and str(user.username) == "x!"
+    async with uow() as tx:
+        assert await tx.users.get(user.id) == user
+        assert await tx.users.get_by_email(Email.stored("ROOT@localhost")) == user
+        assert await tx.users.get_by_username(Username.stored("x!")) == user
+        assert [u.id for u in (await tx.users.list(ListQuery())).items] == [user.id]
 
 
 async def test_duplicate_email_or_username_is_refused(uow: IdentityUnitOfWorkFactory) -> None:
     await store(uow, new_user(1))
     with pytest.raises(EmailTakenError):
-        await store(uow, new_user(2, email="USER1@example.com"))
+        await store(uow, new_user(2, email=Email("USER1@example.com")))
     with pytest.raises(UsernameTakenError):
-        await store(uow, new_user(2, username="user1"))
+        await store(uow, new_user(2, username=Username("user1")))
     async with uow() as tx:
         page = await tx.users.list(ListQuery())
-    assert [u.username for u in page.items] == ["user1"]
+    assert [str(u.username) for u in page.items] == ["user1"]
 
 
 async def test_a_deleted_users_email_and_username_stay_taken(
@@ -133,8 +189,8 @@ async def test_update_writes_fields_and_refreshes_updated_at(
 ) -> None:
     user, other = await store(uow, new_user(1), new_user(2))
     changed = user.copy(
-        username="renamed",
-        email="New@Example.com",
+        username=Username("renamed"),
+        email=Email("New@Example.com"),
         tier_code="pro",
         is_superuser=True,
         email_verified=True,
@@ -143,13 +199,14 @@ async def test_update_writes_fields_and_refreshes_updated_at(
     async with uow() as tx:
         updated = await tx.users.update(changed)
         await tx.commit()
-    assert updated.email == "new@example.com" and updated.username == "renamed"
+    assert updated.email == Email("new@example.com")
+    assert updated.username == Username("renamed")
     assert updated.created_at == user.created_at
     assert updated.updated_at is not None and user.updated_at is not None
     assert updated.updated_at > user.updated_at
     async with uow() as tx:
         assert await tx.users.get(user.id) == updated
-        assert await tx.users.get_by_email("new@example.com") == updated
+        assert await tx.users.get_by_email(Email("new@example.com")) == updated
         assert await tx.users.get_by_email(user.email) is None
         with pytest.raises(EmailTakenError):
             await tx.users.update(updated.copy(email=other.email))
@@ -193,7 +250,7 @@ async def test_leaving_without_commit_or_rolling_back_discards_changes(
     (user,) = await store(uow, new_user(1))
     async with uow() as tx:
         await tx.users.add(new_user(2))
-        await tx.users.update(user.copy(username="changed"))
+        await tx.users.update(user.copy(username=Username("changed")))
     with pytest.raises(RuntimeError):
         async with uow() as tx:
             await tx.users.soft_delete(user.id, datetime.now(UTC))
@@ -206,9 +263,9 @@ async def test_leaving_without_commit_or_rolling_back_discards_changes(
         await tx.commit()
     async with uow() as tx:
         assert await tx.users.get(user.id) == user
-        assert await tx.users.get_by_email("user2@example.com") is None
-        assert await tx.users.get_by_email("user3@example.com") is None
-        assert await tx.users.get_by_email("user4@example.com") is not None
+        assert await tx.users.get_by_email(Email("user2@example.com")) is None
+        assert await tx.users.get_by_email(Email("user3@example.com")) is None
+        assert await tx.users.get_by_email(Email("user4@example.com")) is not None
 
 
 async def test_uncommitted_changes_are_invisible_to_another_unit_of_work(
@@ -221,7 +278,7 @@ async def test_uncommitted_changes_are_invisible_to_another_unit_of_work(
 
     async def read() -> User | None:
         async with uow() as other:
-            return await other.users.get_by_email("user1@example.com")
+            return await other.users.get_by_email(Email("user1@example.com"))
 
     async with uow() as writer:
         await writer.users.add(new_user(1))
@@ -247,7 +304,7 @@ async def test_concurrent_registrations_of_one_email_let_exactly_one_win(
 ) -> None:
     async def register(n: int) -> User:
         async with uow() as tx:
-            user = await tx.users.add(new_user(n, email="same@example.com"))
+            user = await tx.users.add(new_user(n, email=Email("same@example.com")))
             await asyncio.sleep(0)
             await tx.commit()
             return user
@@ -275,7 +332,10 @@ async def seed_for_lists(uow: IdentityUnitOfWorkFactory) -> list[User]:
         uow,
         *(
             User(
-                email=f"{name}@example.com", username=name, password_hash="h", tier_code=tier
+                email=Email(f"{name}@example.com"),
+                username=Username(name),
+                password_hash="h",
+                tier_code=tier,
             ).copy(is_superuser=admin)
             for name, tier, admin in specs
         ),
@@ -284,7 +344,7 @@ async def seed_for_lists(uow: IdentityUnitOfWorkFactory) -> list[User]:
 
 async def test_list_filters_sorts_and_pages(uow: IdentityUnitOfWorkFactory) -> None:
     users = await seed_for_lists(uow)
-    by_name = {u.username: u for u in users}
+    by_name = {str(u.username): u for u in users}
     async with uow() as tx:
         assert await tx.users.soft_delete(by_name["frank"].id, datetime.now(UTC))
         pros = await tx.users.list(
@@ -304,10 +364,10 @@ async def test_list_filters_sorts_and_pages(uow: IdentityUnitOfWorkFactory) -> N
         offset = await tx.users.list(
             ListQuery(sort=parse_sort("username"), page=PageRequest(limit=2, offset=2))
         )
-    assert [u.username for u in pros.items] == ["erin", "dave", "carol"]
-    assert [u.username for u in admins.items] == ["alice", "erin"]
-    assert [u.username for u in pattern.items] == ["bob", "erin"]  # frank is deleted
-    assert [u.username for u in offset.items] == ["carol", "dave"]
+    assert [str(u.username) for u in pros.items] == ["erin", "dave", "carol"]
+    assert [str(u.username) for u in admins.items] == ["alice", "erin"]
+    assert [str(u.username) for u in pattern.items] == ["bob", "erin"]  # frank is deleted
+    assert [str(u.username) for u in offset.items] == ["carol", "dave"]
 
 
 async def test_cursor_pagination_walks_every_user_once_in_order(
@@ -325,12 +385,12 @@ async def test_cursor_pagination_walks_every_user_once_in_order(
                 page = await tx.users.list(
                     ListQuery(sort=query_sort, page=PageRequest(limit=2, cursor=cursor))
                 )
-                seen.extend(u.username for u in page.items)
+                seen.extend(str(u.username) for u in page.items)
                 pages += 1
                 if page.next_cursor is None:
                     break
                 cursor = page.next_cursor
-        assert seen == [u.username for u in everything.items], sort
+        assert seen == [str(u.username) for u in everything.items], sort
         assert len(seen) == 6 and pages == 3, sort
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from core.identity.model import Username
 from core.identity.ports import IdentityUnitOfWorkFactory
 from tests.contracts.test_one_time_tokens import add_users
 
@@ -53,9 +54,11 @@ async def test_update_never_writes_the_cutoff(identity_uow: IdentityUnitOfWorkFa
     assert stale is not None
     await end_before(identity_uow, alice, NOW)
     async with identity_uow() as tx:
-        updated = await tx.users.update(stale.copy(username="renamed", tokens_valid_after=None))
+        updated = await tx.users.update(
+            stale.copy(username=Username("renamed"), tokens_valid_after=None)
+        )
         await tx.commit()
-    assert updated.username == "renamed"
+    assert updated.username == Username("renamed")
     assert await cutoff(identity_uow, alice) == NOW
     # Nor can an update move it by itself.
     async with identity_uow() as tx:

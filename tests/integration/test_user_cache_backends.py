@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.user_cache import CachedUsers, UserCache, UserCachePolicy, user_key
 from core.identity.user_invalidation import InvalidatingUnitOfWorkFactory
 from tests.contracts.test_cache import Harness, _memcached, _redis
@@ -30,7 +30,9 @@ async def h(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Ha
 
 async def _add(store: InMemoryUnitOfWorkFactory, name: str) -> int:
     async with store() as tx:
-        user = await tx.users.add(User(email=f"{name}@x.org", username=name, password_hash="h"))
+        user = await tx.users.add(
+            User(email=Email(f"{name}@x.org"), username=Username(name), password_hash="h")
+        )
         await tx.commit()
     assert user.id is not None
     return user.id
@@ -44,16 +46,16 @@ async def test_hits_forget_and_race_on_a_server(h: Harness) -> None:
     user_id = await _add(store, "ada")
 
     first = await users.get(user_id)
-    assert first is not None and first.username == "ada"
+    assert first is not None and first.username == Username("ada")
     assert await h.cache.get(user_key(user_id)) is not None
     assert await users.get(user_id) == first
 
     async with services_uow() as tx:  # a change: forgotten on commit
-        await tx.users.update(first.copy(username="ada2", password_hash="h"))
+        await tx.users.update(first.copy(username=Username("ada2"), password_hash="h"))
         await tx.commit()
     assert await h.cache.get(user_key(user_id)) is not None  # stale copy still there...
     renamed = await users.get(user_id)
-    assert renamed is not None and renamed.username == "ada2"  # ...and never served
+    assert renamed is not None and renamed.username == Username("ada2")  # ...and never served
 
     pausing = PausingStore(store)
     racing = CachedUsers(pausing, cache)
@@ -61,10 +63,10 @@ async def test_hits_forget_and_race_on_a_server(h: Harness) -> None:
     slow = asyncio.create_task(racing.get(user_id))
     await asyncio.wait_for(pausing.read_done.wait(), 5)
     async with services_uow() as tx:
-        await tx.users.update(renamed.copy(username="ada3", password_hash="h"))
+        await tx.users.update(renamed.copy(username=Username("ada3"), password_hash="h"))
         await tx.commit()
     pausing.release.set()
-    assert (await slow).username == "ada2"  # type: ignore[union-attr]
+    assert (await slow).username == Username("ada2")  # type: ignore[union-attr]
     latest = await users.get(user_id)
-    assert latest is not None and latest.username == "ada3"
+    assert latest is not None and latest.username == Username("ada3")
     assert await users.get(999_999) is None

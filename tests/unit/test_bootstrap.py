@@ -11,6 +11,7 @@ from adapters.memory.clock import ManualClock
 from adapters.memory.sessions import InMemorySessionStore
 from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from core.identity.model import Email
 from core.identity.service import AccountService, AuthenticationService
 from core.platform.cache import Cache
 from core.platform.rate_limit import RateLimiter
@@ -44,7 +45,9 @@ async def test_sql_profile_creates_tables_and_probes_the_database(tmp_path: Path
         user = await runtime.get(AccountService).register(
             "ada@example.com", "ada", "correct horse battery"
         )
-        assert (await runtime.get(AccountService).get(user.id or 0)).email == "ada@example.com"
+        assert (await runtime.get(AccountService).get(user.id or 0)).email == Email(
+            "ada@example.com"
+        )
         assert await runtime.readiness() == {"database": "ok", "sessions": "ok"}
     finally:
         await runtime.aclose()

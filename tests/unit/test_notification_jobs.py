@@ -70,9 +70,9 @@ async def _queue(
         await queue_email(
             tx.jobs,
             user_id=user.id,
-            to=user.email,
+            to=str(user.email),
             template=PASSWORD_CHANGED,
-            context={"username": user.username},
+            context={"username": str(user.username)},
             category=category,
             idempotency_key=f"test-mail:{user.id}",
         )

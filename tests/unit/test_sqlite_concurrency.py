@@ -20,7 +20,7 @@ from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from core.identity.errors import EmailTakenError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from tests.databases import create_tables, sqlite_url
 
 WRITERS = 8
@@ -104,11 +104,13 @@ async def test_two_concurrent_registrations_of_one_email_exactly_one_wins(
     async def register(username: str) -> User:
         # Check-then-insert, as the account service does; only the constraint is final.
         async with users() as uow:
-            if await uow.users.get_by_email("race@example.com") is not None:
+            if await uow.users.get_by_email(Email("race@example.com")) is not None:
                 raise EmailTakenError()
             await asyncio.sleep(0)
             user = await uow.users.add(
-                User(email="Race@Example.com", username=username, password_hash="h")
+                User(
+                    email=Email("Race@Example.com"), username=Username(username), password_hash="h"
+                )
             )
             await asyncio.sleep(0)
             await uow.commit()
@@ -119,7 +121,7 @@ async def test_two_concurrent_registrations_of_one_email_exactly_one_wins(
     assert len(winners) == 1
     assert sum(isinstance(r, EmailTakenError) for r in results) == 1
     async with users() as uow:
-        stored = await uow.users.get_by_email("race@example.com")
+        stored = await uow.users.get_by_email(Email("race@example.com"))
     assert stored == winners[0]
 
 
@@ -140,18 +142,20 @@ async def test_read_only_units_do_not_wait_for_the_writer(
     users: SqlAlchemyUnitOfWorkFactory,
 ) -> None:
     async with users() as uow:
-        await uow.users.add(User(email="a@example.com", username="ada", password_hash="h"))
+        await uow.users.add(
+            User(email=Email("a@example.com"), username=Username("ada"), password_hash="h")
+        )
         await uow.commit()
     async with users() as writer:  # holds SQLite's single write lock until it exits
-        stored = await writer.users.get_by_email("a@example.com")
+        stored = await writer.users.get_by_email(Email("a@example.com"))
         assert stored is not None
-        await writer.users.update(stored.copy(username="changed"))
+        await writer.users.update(stored.copy(username=Username("changed")))
         # A read-only unit reads the last committed snapshot at once; a writing unit
         # would queue behind the lock until the busy timeout.
         async with asyncio.timeout(1), users(read_only=True) as reader:
-            seen = await reader.users.get_by_email("a@example.com")
-        assert seen is not None and seen.username == "ada"
+            seen = await reader.users.get_by_email(Email("a@example.com"))
+        assert seen is not None and seen.username == Username("ada")
         await writer.commit()
     async with users(read_only=True) as reader:
-        after = await reader.users.get_by_email("a@example.com")
-    assert after is not None and after.username == "changed"
+        after = await reader.users.get_by_email(Email("a@example.com"))
+    assert after is not None and after.username == Username("changed")

@@ -5,17 +5,32 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from adapters.memory.query import QueryEvaluator, dataclass_field_types
 from adapters.memory.transaction import PendingWrites
 from core.identity.errors import EmailTakenError, UsernameTakenError, UserNotFoundError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.ports import UserRepository
 from core.shared.query import Condition, ListQuery, Operator, Page
 
-# The password hash is never filtered or sorted on, as in the SQL adapter.
+
+def _stored_value(user: User, name: str) -> Any:
+    """A field as the SQL table stores it: email and username as their text."""
+    value = getattr(user, name)
+    return str(value) if isinstance(value, Email | Username) else value
+
+
+# The password hash is never filtered or sorted on, as in the SQL adapter; queries see
+# email and username as text, as they do in SQL.
 _USER_QUERIES = QueryEvaluator(
-    {k: v for k, v in dataclass_field_types(User).items() if k != "password_hash"}, pk="id"
+    {
+        **{k: v for k, v in dataclass_field_types(User).items() if k != "password_hash"},
+        "email": str,
+        "username": str,
+    },
+    pk="id",
+    get=_stored_value,
 )
 
 
@@ -30,10 +45,6 @@ def _later_than(previous: datetime | None) -> datetime:
     if previous is not None and now <= previous:
         return previous + timedelta(microseconds=1)
     return now
-
-
-def _normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 @dataclass
@@ -93,7 +104,6 @@ class InMemoryUserRepository(UserRepository, PendingWrites):
         now = _now()
         stored = user.copy(
             id=self._state.allocate_user_id(),
-            email=_normalise_email(user.email),
             created_at=now,
             updated_at=now,
             tokens_valid_after=None,
@@ -108,18 +118,19 @@ class InMemoryUserRepository(UserRepository, PendingWrites):
             return None
         return user.copy()
 
-    async def get_by_email(self, email: str, *, include_deleted: bool = False) -> User | None:
-        return self._find("email", _normalise_email(email), include_deleted)
+    async def get_by_email(self, email: Email, *, include_deleted: bool = False) -> User | None:
+        return self._find("email", str(email), include_deleted)
 
-    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
-        return self._find("username", username, include_deleted)
+    async def get_by_username(
+        self, username: Username, *, include_deleted: bool = False
+    ) -> User | None:
+        return self._find("username", str(username), include_deleted)
 
     async def update(self, user: User) -> User:
         current = self._visible().get(user.id) if user.id is not None else None
         if current is None:
             raise UserNotFoundError()
         stored = user.copy(
-            email=_normalise_email(user.email),
             created_at=current.created_at,
             updated_at=_later_than(current.updated_at),
             tokens_valid_after=current.tokens_valid_after,

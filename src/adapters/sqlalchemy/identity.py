@@ -17,7 +17,7 @@ from adapters.sqlalchemy.records import (
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
 from core.identity.errors import EmailTakenError, UsernameTakenError, UserNotFoundError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.ports import UserRepository
 from core.shared.query import ListQuery, Page
 
@@ -35,15 +35,12 @@ _STORE_OWNED = ("id", "created_at", "updated_at", "tokens_valid_after")
 _WRITABLE = tuple(f.name for f in fields(User) if f.name not in _STORE_OWNED)
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def _to_user(record: UserRecord) -> User:
+    # A stored row always loads: it was accepted when written (see `Email.stored`).
     return User(
         id=record.id,
-        email=record.email,
-        username=record.username,
+        email=Email.stored(record.email),
+        username=Username.stored(record.username),
         password_hash=record.password_hash,
         tier_code=record.tier_code,
         is_superuser=record.is_superuser,
@@ -57,17 +54,20 @@ def _to_user(record: UserRecord) -> User:
 
 def _values(user: User) -> dict[str, Any]:
     values = {name: getattr(user, name) for name in _WRITABLE}
-    values["email"] = normalise_email(user.email)
+    # The table keeps text; `Email` is already normalised.
+    values["email"] = str(user.email)
+    values["username"] = str(user.username)
     return values
 
 
 class SqlAlchemyUserRepository(UserRepository):
     """`UserRepository` on the users table (see the port for the contract).
 
-    Emails are stored and looked up normalised (trimmed, lower case), so the unique
-    constraint makes them unique case-insensitively. `password_hash` cannot be used in
-    list filters or sort keys. The unique constraints decide
-    races: a duplicate raises `EmailTakenError`/`UsernameTakenError` at `add`/`update`.
+    Emails are stored and looked up in `Email`'s normalised form (only `Email`
+    normalises), so the unique constraint makes them unique case-insensitively; rows
+    load through `Email.stored`/`Username.stored`, never failing today's validation.
+    `password_hash` cannot be used in list filters or sort keys. The unique constraints
+    decide races: a duplicate raises `EmailTakenError`/`UsernameTakenError` at `add`/`update`.
     `end_tokens_before` is a conditional UPDATE (the cut-off never moves back) and
     `lock` a `SELECT ... FOR UPDATE`; `update` never writes `tokens_valid_after`.
     """
@@ -89,14 +89,16 @@ class SqlAlchemyUserRepository(UserRepository):
         record = await self._records.get(user_id, include_deleted=include_deleted)
         return _to_user(record) if record is not None else None
 
-    async def get_by_email(self, email: str, *, include_deleted: bool = False) -> User | None:
-        record = await self._records.find_one(
-            include_deleted=include_deleted, email=normalise_email(email)
-        )
+    async def get_by_email(self, email: Email, *, include_deleted: bool = False) -> User | None:
+        record = await self._records.find_one(include_deleted=include_deleted, email=str(email))
         return _to_user(record) if record is not None else None
 
-    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
-        record = await self._records.find_one(include_deleted=include_deleted, username=username)
+    async def get_by_username(
+        self, username: Username, *, include_deleted: bool = False
+    ) -> User | None:
+        record = await self._records.find_one(
+            include_deleted=include_deleted, username=str(username)
+        )
         return _to_user(record) if record is not None else None
 
     async def update(self, user: User) -> User:

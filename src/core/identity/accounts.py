@@ -36,9 +36,9 @@ async def queue_welcome_mail(jobs: JobQueue, user: User) -> None:
     await queue_email(
         jobs,
         user_id=user.id,
-        to=user.email,
+        to=str(user.email),
         template=WELCOME_TEMPLATE,
-        context={"username": user.username},
+        context={"username": str(user.username)},
         category=EmailCategory.ONBOARDING,
         idempotency_key=f"{WELCOME_TEMPLATE}:{user.id}",
     )
@@ -85,9 +85,9 @@ class AccountService:
     async def register(
         self, email: str, username: str, password: str, *, client: ClientInfo = NO_CLIENT
     ) -> User:
-        address = Email(email).value
-        name = Username(username).value
-        self._password_policy.check(password, email=address, username=name)
+        address = Email(email)
+        name = Username(username)
+        self._password_policy.check(password, email=str(address), username=str(name))
         async with self._uow(read_only=True) as uow:
             # Friendly early answers; the unique constraints decide races.
             if await uow.users.get_by_email(address, include_deleted=True) is not None:
@@ -125,8 +125,8 @@ class AccountService:
             user = await uow.users.get(user_id)
             if user is None:
                 raise UserNotFoundError()
-            if username is not None and username != user.username:
-                name = Username(username).value
+            if username is not None and username != str(user.username):
+                name = Username(username)
                 existing = await uow.users.get_by_username(name, include_deleted=True)
                 if existing is not None and existing.id != user.id:
                     raise UsernameTakenError()
@@ -177,7 +177,9 @@ class AccountService:
             raise WeakPasswordError(
                 "The new password must differ from the current one.", field="new_password"
             )
-        self._password_policy.check(new_password, email=user.email, username=user.username)
+        self._password_policy.check(
+            new_password, email=str(user.email), username=str(user.username)
+        )
         new_hash = await self._hasher.hash(new_password)
         now = self._clock.now()
         async with self._uow() as uow:

@@ -151,14 +151,15 @@ class AuthenticationService:
         one) before the error is raised, after the same work in every case.
         """
         try:
-            normalised = Email(email).value
+            address: Email | None = Email(email)
         except InvalidEmailError:
-            normalised = None
-        await self._throttle.check(normalised or email, client.ip)
+            address = None
+        # Keyed on the typed text, valid or not: a malformed address is throttled too.
+        await self._throttle.check(email, client.ip)
         user = None
-        if normalised is not None:
+        if address is not None:
             async with self._uow(read_only=True) as uow:
-                user = await uow.users.get_by_email(normalised)
+                user = await uow.users.get_by_email(address)
         if user is None:
             # Same work as a real check, so timing does not tell which accounts exist.
             await self._hasher.verify(await self._dummy_password_hash(), password)

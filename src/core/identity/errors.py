@@ -6,6 +6,7 @@ from core.shared.errors import (
     AuthenticationError,
     ConflictError,
     NotFoundError,
+    PermissionDeniedError,
     RuleViolationError,
 )
 
@@ -42,8 +43,12 @@ class NotAuthenticatedError(AuthenticationError):
     default_detail = "Authentication is required."
 
 
-class WrongPasswordError(AuthenticationError):
-    """The current password given to confirm a sensitive change is wrong."""
+class WrongPasswordError(PermissionDeniedError):
+    """The current password given to confirm a sensitive change is wrong.
+
+    The caller is signed in, so this refuses the change, not the sign-in: a permission
+    refusal (an authentication failure would tell clients their session had ended).
+    """
 
     code = "wrong_password"
     default_detail = "The password is wrong."

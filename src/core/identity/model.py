@@ -19,15 +19,40 @@ _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
 
 @dataclass(frozen=True, slots=True)
 class Email:
-    """An email address, normalised to lower case so lookups are case-insensitive."""
+    """An email address, normalised to lower case so lookups are case-insensitive.
+
+    The one place that normalises addresses (`normalise`). `Email(text)` validates what a
+    person typed; `Email.stored(text)` rebuilds an address that was already accepted
+    once (a row, a cache entry) without judging it again. Equal emails have equal
+    values, and `str()` gives that value.
+    """
 
     value: str
 
     def __post_init__(self) -> None:
-        normalised = self.value.strip().lower()
+        normalised = Email.normalise(self.value)
         if len(normalised) > 254 or not _EMAIL.match(normalised):
             raise InvalidEmailError(field="email")
         object.__setattr__(self, "value", normalised)
+
+    @staticmethod
+    def normalise(text: str) -> str:
+        """The canonical form of any text offered as an address, valid or not: trimmed
+        and lower case. For keys on what a client typed (the login throttle) that must
+        match the stored form of the same address without refusing malformed input."""
+        return text.strip().lower()
+
+    @classmethod
+    def stored(cls, text: str) -> Email:
+        """An address read back from storage: normalised, never validated.
+
+        A stored row was accepted under the rules of its day; a rule tightened later
+        must not make an existing account unloadable. Repositories and the user cache
+        rebuild with this, and nothing else should: new input goes through `Email()`.
+        """
+        email = object.__new__(cls)
+        object.__setattr__(email, "value", cls.normalise(text))
+        return email
 
     def __str__(self) -> str:
         return self.value
@@ -35,11 +60,24 @@ class Email:
 
 @dataclass(frozen=True, slots=True)
 class Username:
+    """A username, kept exactly as chosen (usernames are unique case-sensitively).
+
+    `Username(text)` validates; `Username.stored(text)` rebuilds a stored one without
+    judging it again, for the same reason as `Email.stored`.
+    """
+
     value: str
 
     def __post_init__(self) -> None:
         if not _USERNAME.match(self.value):
             raise InvalidUsernameError(field="username")
+
+    @classmethod
+    def stored(cls, text: str) -> Username:
+        """A username read back from storage, as it was stored; never validated."""
+        username = object.__new__(cls)
+        object.__setattr__(username, "value", text)
+        return username
 
     def __str__(self) -> str:
         return self.value
@@ -49,8 +87,8 @@ class Username:
 class User:
     """An account. `id` is None until the repository stores it."""
 
-    email: str
-    username: str
+    email: Email
+    username: Username
     password_hash: str
     id: int | None = None
     tier_code: str = DEFAULT_TIER
@@ -62,6 +100,12 @@ class User:
     # Access tokens issued before this instant are dead (logout-all, password change or
     # reset). Moved only by `UserRepository.end_tokens_before`, never by `update`.
     tokens_valid_after: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Text in place of the value objects would compare unequal to every `Email`
+        # without a word (uniqueness, lookups): refuse it where it is made, copies too.
+        if not isinstance(self.email, Email) or not isinstance(self.username, Username):
+            raise TypeError("User needs an Email and a Username (stored text: Email.stored)")
 
     @property
     def is_active(self) -> bool:

@@ -216,7 +216,7 @@ class OAuthService:
     async def _resolve_once(
         self, identity: ProviderIdentity, client: ClientInfo
     ) -> tuple[User, bool, bool]:
-        username = ""
+        username: Username | None = None
         async with self._uow(read_only=True) as tx:
             link = await tx.oauth_identities.get(identity.provider, identity.subject)
             if link is not None:
@@ -237,6 +237,7 @@ class OAuthService:
                 username = await self._free_username(tx, identity, email)
         if existing is not None:
             return await self._link(existing, identity, client), False, True
+        assert username is not None
         return await self._create(identity, email, username, client), True, True
 
     async def _link(self, user: User, identity: ProviderIdentity, client: ClientInfo) -> User:
@@ -252,7 +253,7 @@ class OAuthService:
                         user_id=user.id,
                         provider=identity.provider,
                         subject=identity.subject,
-                        email=user.email,
+                        email=str(user.email),
                         created_at=now,
                     )
                 )
@@ -263,7 +264,7 @@ class OAuthService:
         return current
 
     async def _create(
-        self, identity: ProviderIdentity, email: str, username: str, client: ClientInfo
+        self, identity: ProviderIdentity, email: Email, username: Username, client: ClientInfo
     ) -> User:
         # Hashed before the transaction opens: a write transaction must not wait on it.
         password_hash = await self._hasher.hash(self._tokens.token(UNUSABLE_PASSWORD_BYTES))
@@ -284,7 +285,7 @@ class OAuthService:
                         user_id=user.id,
                         provider=identity.provider,
                         subject=identity.subject,
-                        email=email,
+                        email=str(email),
                         created_at=now,
                     )
                 )
@@ -307,8 +308,8 @@ class OAuthService:
         return user
 
     async def _free_username(
-        self, tx: IdentityUnitOfWork, identity: ProviderIdentity, email: str
-    ) -> str:
+        self, tx: IdentityUnitOfWork, identity: ProviderIdentity, email: Email
+    ) -> Username:
         """The provider's handle as a valid username, with a random suffix while taken
         (deleted accounts keep theirs). Unique constraints still decide races."""
         base = _username_base(identity, email)
@@ -318,7 +319,9 @@ class OAuthService:
                 return candidate
             # Six characters of a fresh token (the generator hands out 16 bytes at least).
             suffix = self._tokens.token(16)[:USERNAME_SUFFIX_LENGTH]
-            candidate = f"{base[: 31 - len(suffix)]}-{suffix}"
+            # Still a valid username: the base starts with a letter or digit and the
+            # suffix is URL-safe base64 (letters, digits, '-', '_').
+            candidate = Username(f"{base.value[: 31 - len(suffix)]}-{suffix}")
         raise _LostRace()
 
     async def _refused(self, provider: str, reason: str, client: ClientInfo) -> None:
@@ -348,19 +351,19 @@ def _linked_entry(user: User, link: OAuthIdentity, client: ClientInfo) -> AuditE
     )
 
 
-def _verified_email(identity: ProviderIdentity) -> str | None:
-    """The normalised email when the provider vouches for it, else None."""
+def _verified_email(identity: ProviderIdentity) -> Email | None:
+    """The email when the provider vouches for it (and it is valid here), else None."""
     if not identity.email_verified or not identity.email:
         return None
     try:
-        return Email(identity.email).value
+        return Email(identity.email)
     except InvalidEmailError:
         return None
 
 
-def _username_base(identity: ProviderIdentity, email: str) -> str:
+def _username_base(identity: ProviderIdentity, email: Email) -> Username:
     """A valid username from the handle, the name or the email's local part."""
-    for source in (identity.login, identity.display_name, email.split("@", 1)[0]):
+    for source in (identity.login, identity.display_name, email.value.split("@", 1)[0]):
         if not source:
             continue
         cleaned = _USERNAME_JUNK.sub("-", source.strip())
@@ -368,7 +371,7 @@ def _username_base(identity: ProviderIdentity, email: str) -> str:
         if len(cleaned) < 3 and cleaned:
             cleaned = f"{cleaned}-user"
         try:
-            return Username(cleaned).value
+            return Username(cleaned)
         except InvalidUsernameError:
             continue  # nothing usable in this source: try the next one
-    return "user"
+    return Username("user")

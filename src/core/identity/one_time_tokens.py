@@ -76,10 +76,10 @@ async def mail_token_link(
         await tx.commit()
     await notifications.deliver(
         user_id=user_id,
-        to=user.email,
+        to=str(user.email),
         template=template,
         context={
-            "username": user.username,
+            "username": str(user.username),
             "link": link(token),
             "expires_minutes": minutes(lifetime_seconds),
         },

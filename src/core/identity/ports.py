@@ -10,10 +10,12 @@ from core.audit.ports import AuditLog
 from core.identity.model import (
     AccessTokenClaims,
     BrowserSession,
+    Email,
     OneTimeToken,
     RefreshToken,
     TokenPurpose,
     User,
+    Username,
 )
 from core.identity.oauth_ports import OAuthIdentityRepository
 from core.platform.jobs import JobQueue
@@ -30,7 +32,10 @@ class UserRepository(Protocol):
       another user, deleted or not (uniqueness is enforced by the store itself, so two
       concurrent registrations cannot both win).
     - `get`, `get_by_email` and `get_by_username` return None for unknown or soft-deleted
-      users unless `include_deleted` is true. Email lookups are on the normalised email.
+      users unless `include_deleted` is true. They take the value objects: `Email` is
+      already normalised (so lookups are case-insensitive), usernames match exactly.
+    - Stored users come back with `Email.stored` / `Username.stored`: a row is never
+      refused for failing today's validation (it was accepted when it was written).
     - `update` writes every field of the user except `tokens_valid_after` and refreshes
       `updated_at`; it raises `UserNotFoundError` when the id is unknown, and the same
       conflict errors as `add`.
@@ -53,11 +58,11 @@ class UserRepository(Protocol):
     async def get(self, user_id: int, *, include_deleted: bool = False) -> User | None: ...
 
     @abstractmethod
-    async def get_by_email(self, email: str, *, include_deleted: bool = False) -> User | None: ...
+    async def get_by_email(self, email: Email, *, include_deleted: bool = False) -> User | None: ...
 
     @abstractmethod
     async def get_by_username(
-        self, username: str, *, include_deleted: bool = False
+        self, username: Username, *, include_deleted: bool = False
     ) -> User | None: ...
 
     @abstractmethod

@@ -36,9 +36,9 @@ async def queue_password_changed_mail(jobs: JobQueue, user: User, now: datetime)
     await queue_email(
         jobs,
         user_id=user.id,
-        to=user.email,
+        to=str(user.email),
         template=PASSWORD_CHANGED_TEMPLATE,
-        context={"username": user.username},
+        context={"username": str(user.username)},
         category=EmailCategory.SECURITY,
         idempotency_key=(
             f"{PASSWORD_CHANGED_TEMPLATE}:{user.id}:{int(now.timestamp() * 1_000_000)}"
@@ -92,7 +92,7 @@ class PasswordResetService:
         """Queue a reset mail if `email` is an active account's; answer the same anyway."""
         now = self._clock.now()
         try:
-            address: str | None = Email(email).value
+            address: Email | None = Email(email)
         except InvalidEmailError:
             address = None  # treated exactly like an unknown address
         async with self._uow() as tx:
@@ -152,7 +152,9 @@ class PasswordResetService:
         if user is None or user.id is None:
             await self._refuse(client)
         # Checked before the token is used, so a weak password costs the user nothing.
-        self._password_policy.check(new_password, email=user.email, username=user.username)
+        self._password_policy.check(
+            new_password, email=str(user.email), username=str(user.username)
+        )
         new_hash = await self._hasher.hash(new_password)
         now = self._clock.now()
         async with self._uow() as tx:

@@ -6,6 +6,7 @@ import logging
 import math
 from dataclasses import dataclass
 
+from core.identity.model import Email
 from core.platform.rate_limit import LocalRateLimiter, RateLimitDecision, RateLimiter
 from core.shared.errors import RateLimitedError, UnavailableError
 from core.shared.hashing import fingerprint
@@ -40,9 +41,10 @@ class LoginThrottle:
     - `check` runs before any password hashing, so a throttled guess costs no hash.
     - Every attempt counts, successful ones too: the limit is on guesses, and a
       person signs in far fewer times per window than a script tries.
-    - The account key is the normalised email whether or not an account has it, so
-      the answer (429 `login_throttled`) never tells which accounts exist. Keys hold a
-      fingerprint of the email, not the address itself.
+    - The account key is the email as `Email.normalise` folds it, whether or not it is
+      a valid address or an account has it, so the answer (429 `login_throttled`) never
+      tells which accounts exist, and every spelling of one address counts as one
+      account. Keys hold a fingerprint of the email, not the address itself.
     - The address rule is checked first; a request it refuses does not count against
       the account, so one noisy address cannot lock an account out by itself faster
       than the account rule allows.
@@ -58,12 +60,16 @@ class LoginThrottle:
         self._fallback = fallback
         self._policy = policy
 
-    async def check(self, account: str, address: str | None) -> None:
-        """Count one attempt; raise `LoginThrottledError` (with `retry_after`) if over."""
+    async def check(self, account: str | Email, address: str | None) -> None:
+        """Count one attempt; raise `LoginThrottledError` (with `retry_after`) if over.
+
+        `account` is the email as the client typed it (any text) or a user's `Email`.
+        """
         policy = self._policy
         if address:
             await self._hit(f"login:address:{address}", policy.per_address)
-        await self._hit(f"login:account:{fingerprint(account.strip().lower())}", policy.per_account)
+        account_key = fingerprint(Email.normalise(str(account)))
+        await self._hit(f"login:account:{account_key}", policy.per_account)
 
     async def _hit(self, key: str, limit: int) -> None:
         window = self._policy.window_seconds

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.platform.cache import MAX_TTL_SECONDS, Cache, JsonInput, JsonValue
 from core.platform.cache_codec import check_ttl
@@ -74,8 +74,8 @@ def encode_user(user: User) -> dict[str, JsonInput]:
     return {
         "layout": _LAYOUT,
         "id": user.id,
-        "email": user.email,
-        "username": user.username,
+        "email": str(user.email),
+        "username": str(user.username),
         "tier_code": user.tier_code,
         "is_superuser": user.is_superuser,
         "email_verified": user.email_verified,
@@ -91,6 +91,8 @@ def decode_user(document: JsonValue) -> User:
 
     Strict: a missing field, a field of the wrong type or another layout raises
     KeyError, TypeError or ValueError (the caller then reloads from the database).
+    The email and username are rebuilt with `Email.stored`/`Username.stored`: they are
+    what the database held, not new input to validate.
     """
     if not isinstance(document, dict):
         raise TypeError("a cached user is a JSON object")
@@ -101,8 +103,8 @@ def decode_user(document: JsonValue) -> User:
         raise TypeError("id")
     return User(
         id=user_id,
-        email=_text(document, "email"),
-        username=_text(document, "username"),
+        email=Email.stored(_text(document, "email")),
+        username=Username.stored(_text(document, "username")),
         password_hash=UNCACHED_PASSWORD_HASH,
         tier_code=_text(document, "tier_code"),
         is_superuser=_flag(document, "is_superuser"),

@@ -6,7 +6,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory, UserRepository
 from core.identity.user_cache import UserCache
 from core.shared.query import ListQuery, Page
@@ -107,10 +107,12 @@ class _RecordingUsers(UserRepository):
     async def get(self, user_id: int, *, include_deleted: bool = False) -> User | None:
         return await self._inner.get(user_id, include_deleted=include_deleted)
 
-    async def get_by_email(self, email: str, *, include_deleted: bool = False) -> User | None:
+    async def get_by_email(self, email: Email, *, include_deleted: bool = False) -> User | None:
         return await self._inner.get_by_email(email, include_deleted=include_deleted)
 
-    async def get_by_username(self, username: str, *, include_deleted: bool = False) -> User | None:
+    async def get_by_username(
+        self, username: Username, *, include_deleted: bool = False
+    ) -> User | None:
         return await self._inner.get_by_username(username, include_deleted=include_deleted)
 
     async def list(self, query: ListQuery) -> Page[User]:

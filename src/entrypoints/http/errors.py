@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from core.identity.errors import WrongPasswordError
 from core.shared.clock import Clock
 from core.shared.errors import (
     AuthenticationError,
@@ -154,10 +153,6 @@ def validation_errors(exc: Any, prefix: str) -> list[dict[str, Any]]:
 
 def domain_error_response(exc: DomainError, *, now: datetime | None = None) -> Response:
     """The single mapping from core error categories to HTTP answers."""
-    if isinstance(exc, WrongPasswordError):
-        # A logged-in user confirming a sensitive change: authenticated but not allowed.
-        # (A 401 would make clients think the session ended.)
-        return problem_response(403, exc.code, exc.detail)
     if isinstance(exc, NotFoundError):
         return problem_response(404, exc.code, exc.detail)
     if isinstance(exc, ConflictError):

@@ -122,16 +122,16 @@ async def test_a_session_whose_login_cannot_be_audited_is_ended(
 
     monkeypatch.setattr(InMemoryAuditLog, "record", broken)
     with pytest.raises(UnavailableError):
-        await world.auth.login(user.email, PASSWORD, client=CLIENT)
+        await world.auth.login(str(user.email), PASSWORD, client=CLIENT)
     assert await world.sessions.list_for_user(user.id) == []  # type: ignore[arg-type]
 
 
 async def test_logout_logout_all_and_revocation_are_audited(world: World) -> None:
     user = await signed_up(world)
-    a = await world.auth.login(user.email, PASSWORD)
-    b = await world.auth.login(user.email, PASSWORD)
-    c = await world.auth.login(user.email, PASSWORD)
-    d = await world.auth.login(user.email, PASSWORD)
+    a = await world.auth.login(str(user.email), PASSWORD)
+    b = await world.auth.login(str(user.email), PASSWORD)
+    c = await world.auth.login(str(user.email), PASSWORD)
+    d = await world.auth.login(str(user.email), PASSWORD)
     await world.auth.logout(a.token, client=CLIENT)
     await world.auth.logout(a.token, client=CLIENT)  # already gone: nothing more to audit
     await world.auth.revoke_session(user.id, b.session.id, client=CLIENT)  # type: ignore[arg-type]
@@ -220,11 +220,11 @@ async def test_reset_requests_are_audited_alike_for_known_and_unknown_addresses(
 
 async def test_reset_and_verification_are_audited_with_their_failures(world: World) -> None:
     user = await signed_up(world)
-    await world.reset.request_password_reset(user.email)
+    await world.reset.request_password_reset(str(user.email))
     await world.verification.request_email_verification(user.id, client=CLIENT)  # type: ignore[arg-type]
     await world.run_jobs()
-    reset_token = token_in(world.mails(user.email, "Reset")[0])
-    verify_token = token_in(world.mails(user.email, "Confirm")[0])
+    reset_token = token_in(world.mails(str(user.email), "Reset")[0])
+    verify_token = token_in(world.mails(str(user.email), "Confirm")[0])
 
     await world.verification.confirm_email(verify_token, client=CLIENT)
     with pytest.raises(InvalidTokenError):
@@ -267,14 +267,14 @@ async def test_reset_and_verification_are_audited_with_their_failures(world: Wor
 
 async def test_no_audit_entry_holds_a_password_token_or_hash(world: World) -> None:
     user = await signed_up(world)
-    login = await world.auth.login(user.email, PASSWORD, client=CLIENT)
+    login = await world.auth.login(str(user.email), PASSWORD, client=CLIENT)
     with pytest.raises(InvalidCredentialsError):
-        await world.auth.login(user.email, "wrong password 1", client=CLIENT)
-    await world.reset.request_password_reset(user.email, client=CLIENT)
+        await world.auth.login(str(user.email), "wrong password 1", client=CLIENT)
+    await world.reset.request_password_reset(str(user.email), client=CLIENT)
     await world.verification.request_email_verification(user.id, client=CLIENT)  # type: ignore[arg-type]
     await world.run_jobs()
-    reset_token = token_in(world.mails(user.email, "Reset")[0])
-    verify_token = token_in(world.mails(user.email, "Confirm")[0])
+    reset_token = token_in(world.mails(str(user.email), "Reset")[0])
+    verify_token = token_in(world.mails(str(user.email), "Confirm")[0])
     await world.verification.confirm_email(verify_token, client=CLIENT)
     await world.reset.reset_password(reset_token, NEW_PASSWORD, client=CLIENT)
     stored = await world.accounts.get(user.id)  # type: ignore[arg-type]

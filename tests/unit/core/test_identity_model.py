@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.identity.errors import InvalidEmailError, InvalidUsernameError, WeakPasswordError
-from core.identity.model import BrowserSession, Email, Username
+from core.identity.model import BrowserSession, Email, User, Username
 from core.identity.passwords import PasswordPolicy
 
 
@@ -23,6 +23,44 @@ def test_email_is_normalised_and_validated() -> None:
     ]:
         with pytest.raises(InvalidEmailError):
             Email(bad)
+
+
+def test_one_address_in_any_spelling_is_one_email() -> None:
+    assert Email("  Ada@Example.COM ") == Email("ada@example.com")
+    assert str(Email("  Ada@Example.COM ")) == "ada@example.com"
+    assert Email("ada@example.com") != Email("ada@example.org")  # control
+    # The value object, not its text: a plain string is never equal to an `Email`.
+    assert Email("ada@example.com") != "ada@example.com"
+
+
+def test_normalise_folds_any_text_without_judging_it() -> None:
+    # What the throttle keys on: the same folding as `Email`, for text that is no address.
+    assert Email.normalise("  Not An Address ") == "not an address"
+    assert Email.normalise(" Ada@Example.COM ") == Email("ada@example.com").value
+    with pytest.raises(InvalidEmailError):
+        Email("  Not An Address ")  # control: as an `Email` it is refused
+
+
+def test_stored_values_are_normalised_but_not_validated() -> None:
+    # For rows written under other rules: they must load, folded like every email.
+    assert Email.stored(" Root@LocalHost ") == Email.stored("root@localhost")
+    assert str(Email.stored(" Root@LocalHost ")) == "root@localhost"
+    assert Email.stored("Ada@Example.com") == Email("ada@example.com")
+    assert str(Username.stored("x!")) == "x!"
+    assert Username.stored("Ada") == Username("Ada") != Username("ada")
+    with pytest.raises(InvalidEmailError):
+        Email("root@localhost")  # control: the same text as new input is refused
+    with pytest.raises(InvalidUsernameError):
+        Username("x!")
+
+
+def test_a_user_holds_the_value_objects_not_their_text() -> None:
+    user = User(email=Email("ada@example.com"), username=Username("ada"), password_hash="h")
+    assert user.copy(username=Username("countess")).username == Username("countess")  # control
+    with pytest.raises(TypeError):
+        User(email="ada@example.com", username=Username("ada"), password_hash="h")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        user.copy(username="countess")
 
 
 def test_username_rules() -> None:

@@ -78,7 +78,7 @@ async def test_verification_request_queues_a_job_without_any_token(world: World)
     # No token exists until the job runs: nothing secret can sit in the outbox.
     assert stored_tokens(world) == []
     await world.run_jobs()
-    (mail,) = world.mails(user.email, VERIFY_SUBJECT)
+    (mail,) = world.mails(str(user.email), VERIFY_SUBJECT)
     token = token_in(mail)
     assert mail.category is EmailCategory.SECURITY
     assert f"{FRONTEND}/verify-email?token={token}" in mail.text
@@ -95,7 +95,7 @@ async def test_confirming_marks_the_email_verified_once(world: World) -> None:
     user = await signed_up(world)
     await world.verification.request_email_verification(user.id)  # type: ignore[arg-type]
     await world.run_jobs()
-    token = token_in(world.mails(user.email, VERIFY_SUBJECT)[0])
+    token = token_in(world.mails(str(user.email), VERIFY_SUBJECT)[0])
     confirmed = await world.verification.confirm_email(token)
     assert confirmed.id == user.id and confirmed.email_verified
     assert (await world.accounts.get(user.id)).email_verified  # type: ignore[arg-type]
@@ -112,11 +112,11 @@ async def test_a_burst_of_requests_sends_one_mail_and_a_later_one_another(world:
     for _ in range(5):
         await world.verification.request_email_verification(user.id)  # type: ignore[arg-type]
     await world.run_jobs()
-    assert len(world.mails(user.email, VERIFY_SUBJECT)) == 1
+    assert len(world.mails(str(user.email), VERIFY_SUBJECT)) == 1
     world.clock.advance(61)
     await world.verification.request_email_verification(user.id)  # type: ignore[arg-type]
     await world.run_jobs()
-    first, second = world.mails(user.email, VERIFY_SUBJECT)
+    first, second = world.mails(str(user.email), VERIFY_SUBJECT)
     # Either link works until one is used; then the other is dead too.
     await world.verification.confirm_email(token_in(second))
     with pytest.raises(InvalidTokenError):
@@ -127,7 +127,7 @@ async def test_verification_links_expire(world: World) -> None:
     user = await signed_up(world)
     await world.verification.request_email_verification(user.id)  # type: ignore[arg-type]
     await world.run_jobs()
-    token = token_in(world.mails(user.email, VERIFY_SUBJECT)[0])
+    token = token_in(world.mails(str(user.email), VERIFY_SUBJECT)[0])
     world.clock.advance(24 * 3600)
     with pytest.raises(InvalidTokenError):
         await world.verification.confirm_email(token)
@@ -146,7 +146,7 @@ async def test_the_send_job_skips_users_verified_or_gone_meanwhile(world: World)
     await world.verification.request_email_verification(user.id)  # type: ignore[arg-type]
     await world.accounts.delete_account(user.id, PASSWORD)  # type: ignore[arg-type]
     await world.run_jobs()
-    assert world.mails(user.email, VERIFY_SUBJECT) == []
+    assert world.mails(str(user.email), VERIFY_SUBJECT) == []
     assert stored_tokens(world) == []
 
 
@@ -178,7 +178,7 @@ async def test_reset_request_queues_one_job_per_burst(world: World) -> None:
     (job,) = world.pending_jobs(SEND_PASSWORD_RESET_JOB)
     assert job.payload == {"user_id": user.id}
     await world.run_jobs()
-    (mail,) = world.mails(user.email, RESET_SUBJECT)
+    (mail,) = world.mails(str(user.email), RESET_SUBJECT)
     assert mail.category is EmailCategory.SECURITY
     assert f"{FRONTEND}/reset-password?token=" in mail.text and "30 minutes" in mail.text
     assert mail.message_id == job.idempotency_key
@@ -186,49 +186,49 @@ async def test_reset_request_queues_one_job_per_burst(world: World) -> None:
 
 async def test_reset_sets_the_password_ends_sessions_and_works_once(world: World) -> None:
     user = await signed_up(world)
-    first = await world.auth.login(user.email, PASSWORD)
-    second = await world.auth.login(user.email, PASSWORD)
-    await world.reset.request_password_reset(user.email)
+    first = await world.auth.login(str(user.email), PASSWORD)
+    second = await world.auth.login(str(user.email), PASSWORD)
+    await world.reset.request_password_reset(str(user.email))
     await world.run_jobs()
-    token = token_in(world.mails(user.email, RESET_SUBJECT)[0])
+    token = token_in(world.mails(str(user.email), RESET_SUBJECT)[0])
 
     await world.reset.reset_password(token, NEW_PASSWORD)
 
     assert await world.auth.authenticate(first.token) is None
     assert await world.auth.authenticate(second.token) is None
     with pytest.raises(InvalidCredentialsError):
-        await world.auth.login(user.email, PASSWORD)
-    assert (await world.auth.login(user.email, NEW_PASSWORD)).user.id == user.id
+        await world.auth.login(str(user.email), PASSWORD)
+    assert (await world.auth.login(str(user.email), NEW_PASSWORD)).user.id == user.id
     # The link reached the mailbox: that verifies the address.
     assert (await world.accounts.get(user.id)).email_verified  # type: ignore[arg-type]
     with pytest.raises(InvalidTokenError):
         await world.reset.reset_password(token, "yet another good passphrase")
     await world.run_jobs()
-    (changed,) = world.mails(user.email, CHANGED_SUBJECT)
+    (changed,) = world.mails(str(user.email), CHANGED_SUBJECT)
     assert changed.category is EmailCategory.SECURITY
 
 
 async def test_a_weak_password_does_not_use_the_token_up(world: World) -> None:
     user = await signed_up(world)
-    await world.reset.request_password_reset(user.email)
+    await world.reset.request_password_reset(str(user.email))
     await world.run_jobs()
-    token = token_in(world.mails(user.email, RESET_SUBJECT)[0])
+    token = token_in(world.mails(str(user.email), RESET_SUBJECT)[0])
     with pytest.raises(WeakPasswordError):
         await world.reset.reset_password(token, "short")
     with pytest.raises(WeakPasswordError):
         await world.reset.reset_password(token, "ada@example.com")
     await world.reset.reset_password(token, NEW_PASSWORD)
-    assert (await world.auth.login(user.email, NEW_PASSWORD)).user.id == user.id
+    assert (await world.auth.login(str(user.email), NEW_PASSWORD)).user.id == user.id
 
 
 async def test_reset_links_expire_and_do_not_verify_email(world: World) -> None:
     user = await signed_up(world)
-    await world.reset.request_password_reset(user.email)
+    await world.reset.request_password_reset(str(user.email))
     await world.run_jobs()
-    reset_token = token_in(world.mails(user.email, RESET_SUBJECT)[0])
+    reset_token = token_in(world.mails(str(user.email), RESET_SUBJECT)[0])
     await world.verification.request_email_verification(user.id)  # type: ignore[arg-type]
     await world.run_jobs()
-    verify_token = token_in(world.mails(user.email, VERIFY_SUBJECT)[0])
+    verify_token = token_in(world.mails(str(user.email), VERIFY_SUBJECT)[0])
     # A token is good for its own purpose only.
     with pytest.raises(InvalidTokenError):
         await world.reset.reset_password(verify_token, NEW_PASSWORD)
@@ -237,14 +237,14 @@ async def test_reset_links_expire_and_do_not_verify_email(world: World) -> None:
     world.clock.advance(30 * 60)
     with pytest.raises(InvalidTokenError):
         await world.reset.reset_password(reset_token, NEW_PASSWORD)
-    assert (await world.auth.login(user.email, PASSWORD)).user.id == user.id
+    assert (await world.auth.login(str(user.email), PASSWORD)).user.id == user.id
 
 
 async def test_racing_resets_with_one_token_let_one_win(world: World) -> None:
     user = await signed_up(world)
-    await world.reset.request_password_reset(user.email)
+    await world.reset.request_password_reset(str(user.email))
     await world.run_jobs()
-    token = token_in(world.mails(user.email, RESET_SUBJECT)[0])
+    token = token_in(world.mails(str(user.email), RESET_SUBJECT)[0])
     results = await asyncio.gather(
         world.reset.reset_password(token, "first new passphrase 1"),
         world.reset.reset_password(token, "second new passphrase 2"),
@@ -256,26 +256,26 @@ async def test_racing_resets_with_one_token_let_one_win(world: World) -> None:
 
 async def test_a_password_change_kills_outstanding_reset_links(world: World) -> None:
     user = await signed_up(world)
-    await world.reset.request_password_reset(user.email)
+    await world.reset.request_password_reset(str(user.email))
     await world.run_jobs()
-    token = token_in(world.mails(user.email, RESET_SUBJECT)[0])
+    token = token_in(world.mails(str(user.email), RESET_SUBJECT)[0])
     await world.accounts.change_password(user.id, PASSWORD, NEW_PASSWORD)  # type: ignore[arg-type]
     with pytest.raises(InvalidTokenError):
         await world.reset.reset_password(token, "another fine passphrase")
     await world.run_jobs()
-    assert len(world.mails(user.email, CHANGED_SUBJECT)) == 1
+    assert len(world.mails(str(user.email), CHANGED_SUBJECT)) == 1
 
 
 async def test_reset_and_verification_of_a_deleted_account_fail(world: World) -> None:
     user = await signed_up(world)
-    await world.reset.request_password_reset(user.email)
+    await world.reset.request_password_reset(str(user.email))
     await world.run_jobs()
-    token = token_in(world.mails(user.email, RESET_SUBJECT)[0])
+    token = token_in(world.mails(str(user.email), RESET_SUBJECT)[0])
     await world.accounts.delete_account(user.id, PASSWORD)  # type: ignore[arg-type]
     with pytest.raises(InvalidTokenError):
         await world.reset.reset_password(token, NEW_PASSWORD)
     world.sender.clear()
-    await world.reset.request_password_reset(user.email)
+    await world.reset.request_password_reset(str(user.email))
     assert world.pending_jobs() == []
 
 
@@ -284,7 +284,7 @@ async def test_reset_and_verification_of_a_deleted_account_fail(world: World) ->
 
 async def test_the_purge_job_deletes_expired_tokens_only(world: World) -> None:
     user = await signed_up(world)
-    await world.reset.request_password_reset(user.email)  # 30 minutes
+    await world.reset.request_password_reset(str(user.email))  # 30 minutes
     await world.verification.request_email_verification(user.id)  # type: ignore[arg-type]
     await world.run_jobs()
     assert len(stored_tokens(world)) == 2

@@ -12,6 +12,7 @@ from core.identity.errors import (
     WeakPasswordError,
     WrongPasswordError,
 )
+from core.identity.model import Email, Username
 from core.shared.hashing import fingerprint
 from tests.unit.core.identity_world import PASSWORD, World
 
@@ -28,7 +29,7 @@ def world() -> World:
 
 async def test_register_stores_a_hash_and_normalised_email(world: World) -> None:
     user = await world.accounts.register("Ada@Example.com", "ada", PASSWORD)
-    assert user.id is not None and user.email == "ada@example.com"
+    assert user.id is not None and user.email == Email("ada@example.com")
     assert user.password_hash != PASSWORD and PASSWORD not in user.password_hash
     assert user.tier_code == "free" and not user.is_superuser and not user.email_verified
 
@@ -153,7 +154,7 @@ async def test_update_profile_only_touches_the_username(world: World) -> None:
     with pytest.raises(UsernameTakenError):
         await world.accounts.update_profile(user.id, username="bob")
     updated = await world.accounts.update_profile(user.id, username="countess")
-    assert updated.username == "countess" and updated.tier_code == user.tier_code
+    assert updated.username == Username("countess") and updated.tier_code == user.tier_code
 
 
 async def test_login_rehashes_when_parameters_change(world: World) -> None:

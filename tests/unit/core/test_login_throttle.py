@@ -9,6 +9,7 @@ import pytest
 from adapters.memory.clock import ManualClock
 from adapters.memory.rate_limit import InMemoryRateLimiter
 from core.identity.errors import InvalidCredentialsError, WrongPasswordError
+from core.identity.model import Email
 from core.identity.throttle import LoginThrottle, LoginThrottledError, LoginThrottlePolicy
 from core.shared.context import ClientInfo
 from tests.unavailable import UnreachableRateLimiter
@@ -38,6 +39,34 @@ async def test_the_account_rule_ignores_case_and_spaces_and_resets_after_the_win
     await throttle.check("bob@example.com", "192.0.2.3")  # other accounts unaffected
     clock.advance(61)
     await throttle.check("ada@example.com", "192.0.2.1")
+
+
+async def test_every_spelling_of_one_address_is_one_account() -> None:
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    throttle, _ = _throttle(clock, per_account=2)
+    await throttle.check("Ada@X.org", None)
+    await throttle.check(Email("ADA@x.org"), None)  # a user's `Email` keys the same
+    with pytest.raises(LoginThrottledError):
+        await throttle.check("ada@x.org ", None)
+    await throttle.check("bob@x.org", None)  # control: another address, another account
+    # Text that is no valid address is throttled too, folded the same way.
+    await throttle.check("Not An Address", None)
+    await throttle.check(" not an address", None)
+    with pytest.raises(LoginThrottledError):
+        await throttle.check("NOT AN ADDRESS ", None)
+
+
+async def test_the_account_key_is_emails_own_normalisation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Were `Email` to keep case, the throttle must follow it, not fold case on its own.
+    monkeypatch.setattr(Email, "normalise", staticmethod(lambda text: text.strip()))
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    throttle, _ = _throttle(clock, per_account=1)
+    await throttle.check("Ada@X.org", None)
+    await throttle.check("ada@x.org", None)  # another key now
+    with pytest.raises(LoginThrottledError):
+        await throttle.check(" Ada@X.org ", None)  # control: the same key is counted
 
 
 async def test_the_address_rule_is_checked_first_and_spares_the_account() -> None:

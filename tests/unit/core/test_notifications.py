@@ -14,7 +14,7 @@ import pytest
 from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from core.identity.errors import UserNotFoundError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.notifications.errors import (
     EmailRejectedError,
     InvalidPreferenceError,
@@ -188,7 +188,7 @@ class World:
     async def add_user(self, name: str = "ada") -> User:
         async with self.uow() as tx:
             user = await tx.users.add(
-                User(email=f"{name}@example.com", username=name, password_hash="x")
+                User(email=Email(f"{name}@example.com"), username=Username(name), password_hash="x")
             )
             await tx.commit()
         return user
@@ -197,7 +197,7 @@ class World:
         context = {key: SAMPLE[key] for key in TEMPLATE_KEYS[template]}
         return await self.service.deliver(
             user_id=user.id if user else None,
-            to=user.email if user else "someone@example.com",
+            to=str(user.email) if user else "someone@example.com",
             template=template,
             context=context,
             category=category,
@@ -317,7 +317,7 @@ async def queue(
     await queue_email(
         jobs,
         user_id=user.id if user else None,
-        to=user.email if user else "someone@example.com",
+        to=str(user.email) if user else "someone@example.com",
         template=template,
         context=context or {"username": "ada"},
         category=category,

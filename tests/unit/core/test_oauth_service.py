@@ -11,7 +11,7 @@ import pytest
 from adapters.memory.oauth import FakeAccount, InMemoryOAuthProvider
 from adapters.system.tokens import SecretsTokenGenerator
 from core.identity.errors import EmailTakenError, InvalidCredentialsError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.oauth import OAuthLogin, OAuthProviders, pkce_challenge
 from core.identity.oauth_errors import (
     OAuthAccountExistsError,
@@ -135,8 +135,8 @@ async def test_a_verified_stranger_gets_a_new_verified_account(world: OAuthWorld
     result = await world.sign_in(ADA)
     user = result.login.user
     assert result.created and result.linked
-    assert user.email == "ada@example.com" and user.email_verified
-    assert user.username == "ada"
+    assert user.email == Email("ada@example.com") and user.email_verified
+    assert user.username == Username("ada")
     # A real hash of a password nobody knows: password logins fail like any wrong one.
     assert user.password_hash.startswith("$")
     with pytest.raises(InvalidCredentialsError):
@@ -156,16 +156,16 @@ async def test_a_verified_stranger_gets_a_new_verified_account(world: OAuthWorld
 async def test_a_taken_username_gets_a_suffix(world: OAuthWorld) -> None:
     await world.registered("someone@example.com", "ada", verified=True)
     user = (await world.sign_in(ADA)).login.user
-    assert re.fullmatch(r"ada-[A-Za-z0-9_-]{6}", user.username), user.username
+    assert re.fullmatch(r"ada-[A-Za-z0-9_-]{6}", str(user.username)), user.username
 
 
 async def test_usernames_come_from_the_name_or_the_email_when_the_handle_is_unusable(
     world: OAuthWorld,
 ) -> None:
     bob = FakeAccount(subject="1", email="bob.smith@example.com", name="Bob Smith", login="!!")
-    assert (await world.sign_in(bob)).login.user.username == "Bob-Smith"
+    assert (await world.sign_in(bob)).login.user.username == Username("Bob-Smith")
     cy = FakeAccount(subject="2", email="cy@example.com")
-    assert (await world.sign_in(cy)).login.user.username == "cy-user"
+    assert (await world.sign_in(cy)).login.user.username == Username("cy-user")
 
 
 # --- linking ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 from adapters.memory.access_tokens import InMemoryAccessTokenCodec
 from adapters.memory.users import InMemoryUserRepository
 from core.identity.errors import InvalidAccessTokenError
-from core.identity.model import User
+from core.identity.model import Email, User, Username
 from core.identity.ports import AccessTokenCodec, IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.identity.service import TokenPair
 from core.identity.user_cache import (
@@ -90,8 +90,8 @@ def db_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _every_field_set() -> User:
     return User(
-        email="ada@example.com",
-        username="ada.l",
+        email=Email("ada@example.com"),
+        username=Username("ada.l"),
         password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
         id=42,
         tier_code="pro",
@@ -110,16 +110,29 @@ def _every_field_set() -> User:
     "user",
     [
         pytest.param(_every_field_set(), id="every-field"),
-        pytest.param(User(email="bo@example.com", username="bob", password_hash="h"), id="nones"),
+        pytest.param(
+            User(email=Email("bo@example.com"), username=Username("bob"), password_hash="h"),
+            id="nones",
+        ),
         pytest.param(
             User(
-                email="naive@example.com",
-                username="naive",
+                email=Email("naive@example.com"),
+                username=Username("naive"),
                 password_hash="h",
                 id=1,
                 created_at=datetime(2026, 1, 1, 12, 0, 0, 5),
             ),
             id="naive-datetime",
+        ),
+        # Stored before today's rules (or through a provider): cached and read back as is.
+        pytest.param(
+            User(
+                email=Email.stored("root@localhost"),
+                username=Username.stored("x!"),
+                password_hash="$argon2id$stored",
+                id=7,
+            ),
+            id="stored-values-invalid-today",
         ),
     ],
 )
@@ -315,12 +328,12 @@ async def test_a_deleted_users_surviving_session_is_refused(world: CacheWorld) -
 async def test_profile_update_shows_at_once(world: CacheWorld) -> None:
     user_id, pair = await _cached_bearer(world)
     login = await world.auth.login("ada@example.com", PASSWORD)
-    assert (await world.auth.authenticate(login.token)).user.username == "ada"  # type: ignore[union-attr]
+    assert (await world.auth.authenticate(login.token)).user.username == Username("ada")  # type: ignore[union-attr]
     await world.accounts.update_profile(user_id, username="ada.lovelace")
     await _still_stored(world, user_id)
-    assert (await world.auth.authenticate(login.token)).user.username == "ada.lovelace"  # type: ignore[union-attr]
+    assert (await world.auth.authenticate(login.token)).user.username == Username("ada.lovelace")  # type: ignore[union-attr]
     bearer = await world.api_tokens.authenticate(pair.access_token)
-    assert bearer.user.username == "ada.lovelace"
+    assert bearer.user.username == Username("ada.lovelace")
 
 
 async def test_email_verification_shows_at_once(world: CacheWorld) -> None:
@@ -355,7 +368,7 @@ async def test_every_user_write_is_forgotten_after_commit_only(world: CacheWorld
         await tx.users.get(b)
         user = await tx.users.get(a)
         assert user is not None
-        await tx.users.update(user.copy(username="ada2"))
+        await tx.users.update(user.copy(username=Username("ada2")))
         await tx.users.end_tokens_before(b, world.clock.now())
         await tx.users.soft_delete(c, world.clock.now())
         assert users.forgotten == []  # nothing before commit
@@ -376,7 +389,9 @@ async def test_every_user_write_is_forgotten_after_commit_only(world: CacheWorld
     assert users.forgotten == []
 
     async with factory() as tx:  # a new account is forgotten too (no stale entry ever)
-        added = await tx.users.add(User(email="dee@example.com", username="dee", password_hash="h"))
+        added = await tx.users.add(
+            User(email=Email("dee@example.com"), username=Username("dee"), password_hash="h")
+        )
         await tx.commit()
     assert users.forgotten == [added.id]
     # Read-only units are the store's own (they promise not to write).
@@ -428,10 +443,10 @@ async def test_a_load_racing_a_change_never_leaves_a_stale_entry(world: CacheWor
     await world.accounts.update_profile(user_id, username="renamed")  # ...commit, forget...
     pausing.release.set()
     old = await slow  # ...and stores it after the forget
-    assert old is not None and old.username == "ada"
+    assert old is not None and old.username == Username("ada")
 
     fresh = await world.users.get(user_id)
-    assert fresh is not None and fresh.username == "renamed"
+    assert fresh is not None and fresh.username == Username("renamed")
 
 
 # --- a cache that is down -----------------------------------------------------------------
@@ -488,7 +503,7 @@ async def test_a_cache_that_is_down_costs_no_request_and_no_write(
 
     await world.accounts.update_profile(user_id, username="renamed")
     found = await world.auth.authenticate(login.token)
-    assert found is not None and found.user.username == "renamed"
+    assert found is not None and found.user.username == Username("renamed")
     await world.auth.logout_all(user_id, keep_token=login.token)
     assert not await world.bearer_works(pair)
     await world.accounts.change_password(

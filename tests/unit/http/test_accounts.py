@@ -48,8 +48,15 @@ def test_register_login_me_logout_round_trip(browser: Browser) -> None:
 
 def test_login_is_case_insensitive_on_email(browser: Browser) -> None:
     credentials = new_credentials()
-    assert browser.register(credentials).status_code == 201
-    assert browser.login(credentials.email.upper(), credentials.password).status_code == 200
+    local, _, domain = credentials.email.partition("@")
+    mixed = f"{local.capitalize()}@{domain.title()}"  # e.g. User-ab12@Example.Com
+    registered = browser.register({**credentials.as_json(), "email": mixed})
+    assert registered.status_code == 201
+    assert registered.json()["email"] == credentials.email  # stored folded
+    assert browser.login(f" {credentials.email.upper()} ", credentials.password).status_code == 200
+    # Control: another address with the same password is not this account.
+    other = f"{local}@{domain}.org"
+    assert browser.login(other, credentials.password).status_code == 401
 
 
 def test_email_taken_is_case_insensitive(browser: Browser) -> None:
@@ -199,6 +206,7 @@ def test_delete_me_with_the_wrong_password_is_403_and_changes_nothing(browser: B
     response = browser.delete("/api/v1/users/me", json={"password": "not-my-password-at-all"})
     assert response.status_code == 403
     assert response.json()["code"] == "wrong_password"
+    assert "www-authenticate" not in response.headers  # refused, not signed out
     assert browser.me().status_code == 200
 
 

@@ -288,6 +288,30 @@ def test_password_change_with_a_bearer_token_keeps_this_sign_in(
     assert signed.app.me().status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/auth/password/change", {"new_password": "Another-new-pass-77"}),
+        ("DELETE", ME, {}),
+    ],
+    ids=["password-change", "account-deletion"],
+)
+def test_a_wrong_current_password_with_a_bearer_token_is_403_without_a_challenge(
+    signed: Signed, method: str, path: str, body: dict[str, str]
+) -> None:
+    # The token is fine, the confirmation is not: no 401 and no challenge, which would
+    # tell the app to sign in again. (Bearer answers get a challenge on every 401.)
+    field = "current_password" if "password/change" in path else "password"
+    refused = signed.app.request(method, path, json={**body, field: "not-my-password-at-all"})
+    assert refused.status_code == 403 and refused.json()["code"] == "wrong_password"
+    assert "www-authenticate" not in refused.headers
+    assert signed.app.me().status_code == 200  # control: the same token still works
+    # Control: a refused token on the same request is a 401 with the challenge.
+    forged = signed.app.request(method, path, bearer="not-a-token", json=body)
+    assert forged.status_code == 401
+    assert forged.headers["www-authenticate"].startswith("Bearer")
+
+
 def test_account_deletion_ends_bearer_tokens(signed: Signed) -> None:
     deleted = signed.app.request("DELETE", ME, json={"password": signed.credentials.password})
     assert deleted.status_code == 204

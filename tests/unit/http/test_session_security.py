@@ -153,6 +153,7 @@ def test_password_change_with_the_wrong_current_password(
     )
     assert response.status_code == 403
     assert response.json()["code"] == "wrong_password"
+    assert "www-authenticate" not in response.headers  # refused, not signed out
     assert other.me().status_code == 200  # nothing ended
     assert other.login(credentials.email, credentials.password).status_code == 200
 

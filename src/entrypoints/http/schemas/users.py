@@ -50,8 +50,8 @@ class UserRead(BaseModel):
         assert user.id is not None
         return cls(
             id=user.id,
-            email=user.email,
-            username=user.username,
+            email=str(user.email),
+            username=str(user.username),
             tier=user.tier_code,
             email_verified=user.email_verified,
             created_at=user.created_at,
