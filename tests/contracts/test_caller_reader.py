@@ -27,7 +27,7 @@ from core.identity.callers import (
     TieredLimit,
     caller_user,
 )
-from core.identity.model import BrowserSession, User
+from core.identity.model import BrowserSession, Email, User, Username
 from core.identity.ports import SessionStore
 from core.identity.user_cache import CachedUsers, UserCache, UserCachePolicy
 from core.platform.cache import Cache
@@ -51,7 +51,12 @@ class Harness:
     async def user(self, name: str = "ada", tier: str = "free") -> int:
         async with self.store() as tx:
             user = await tx.users.add(
-                User(email=f"{name}@example.com", username=name, password_hash="h", tier_code=tier)
+                User(
+                    email=Email(f"{name}@example.com"),
+                    username=Username(name),
+                    password_hash="h",
+                    tier_code=tier,
+                )
             )
             await tx.commit()
         assert user.id is not None
@@ -197,13 +202,13 @@ async def test_a_forgotten_user_is_not_current_counts_nothing_and_reloads(h: Har
     async with h.store() as tx:
         user = await tx.users.get(user_id)
         assert user is not None
-        await tx.users.update(user.copy(username="renamed"))
+        await tx.users.update(user.copy(username=Username("renamed")))
         await tx.commit()
     await h.users.forget(user_id)
     read = await h.reader.read_user(user_id, LIMIT)
     assert read.decision is None  # a stale entry's tier is not trusted
     reloaded = await caller_user(h.users, read)
-    assert reloaded is not None and reloaded.username == "renamed"
+    assert reloaded is not None and reloaded.username == Username("renamed")
 
 
 async def test_a_deleted_user_reads_as_none(h: Harness) -> None:
