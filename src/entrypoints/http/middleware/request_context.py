@@ -1,7 +1,9 @@
-"""Outermost layer: request id, access log, metrics, and the last-resort 500.
+"""Outermost layer: request id, security headers, access log, metrics, and the
+last-resort 500.
 
 - `X-Request-ID` is taken from the request when it is a short token of safe characters,
   generated otherwise, bound to every log line of the request and echoed in the answer.
+- The security headers (`security_headers.SecurityHeaders`) on every answer.
 - One JSON access-log line per request: method, route template, status, duration,
   request id (and the user id when authenticated). Never paths with ids or query strings,
   cookies, tokens or bodies.
@@ -12,17 +14,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.http.access_log import AccessLog
 from entrypoints.http.context import scope_principal
 from entrypoints.http.errors import internal_error_response
 from entrypoints.http.metrics import HttpMetrics
+from entrypoints.http.middleware.security_headers import SecurityHeaders
 
 log = structlog.get_logger("portico.http")
 
@@ -58,41 +62,49 @@ def _where(exc: BaseException) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: HttpMetrics, security_headers: SecurityHeaders
+    ) -> None:
         self.app = app
         self.metrics = metrics
-        # Bound at the first request, once logging is configured (the runtime's start
-        # does it): one logger for the app's life, not one lookup per request.
+        self.security_headers = security_headers
+        # Made at the first request, once logging is configured (the runtime's start
+        # does it): one writer and one logger for the app's life.
+        self._access: AccessLog | None = None
         self._log: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        access = self._log
+        access = self._access
         if access is None:
-            access = self._log = log.bind()
+            access = self._access = AccessLog()
+            self._log = log.bind()
 
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
         started_response = False
         request_id_header = (b"x-request-id", request_id.encode("ascii"))
+        path: str = scope["path"]
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                message["headers"] = [*message.get("headers", ()), request_id_header]
+                headers = self.security_headers.apply(path, message.get("headers", ()))
+                headers.append(request_id_header)
+                message["headers"] = headers
             await send(message)
 
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            access.error(
+            self._log.error(
                 "unhandled_exception",
                 request_id=request_id,
                 error_type=type(exc).__name__,
@@ -107,8 +119,7 @@ class RequestContextMiddleware:
             route = route_template(scope)
             self.metrics.observe(scope["method"], route, status, duration)
             principal = scope_principal(scope)
-            access.info(
-                "http_request",
+            access.request(
                 request_id=request_id,
                 method=scope["method"],
                 route=route,

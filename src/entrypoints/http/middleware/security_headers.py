@@ -1,4 +1,4 @@
-"""Security headers on every answer.
+"""Security headers on every answer (applied by `request_context`'s layer).
 
 API answers get a CSP that allows nothing (they are JSON, never rendered), `/docs` gets
 one that allows exactly its own inline scripts (by hash) and inline styles. `/api`
@@ -7,7 +7,7 @@ answers are never cached. HSTS is sent when cookies are Secure (i.e. served over
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from collections.abc import Iterable
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = "max-age=63072000; includeSubDomains"
@@ -33,21 +33,17 @@ def _raw(pairs: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 _NO_STORE = (b"cache-control", b"no-store")
 
 
-class SecurityHeadersMiddleware:
-    """Adds the headers to `http.response.start` unless the route set its own (the
-    route's value wins), except `Cache-Control: no-store`, which `/api` answers always
-    get. Headers are prepared once as raw pairs: a response costs one pass over its
-    headers."""
+class SecurityHeaders:
+    """The headers every answer gets, prepared once as raw pairs, and `apply`, which adds
+    them to a response's headers unless the route set its own (the route's value wins),
+    except `Cache-Control: no-store`, which `/api` answers always get.
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        hsts: bool,
-        docs_path: str = "/docs",
-        docs_csp: str = API_CSP,
-    ) -> None:
-        self.app = app
+    Applied by the outermost layer (`RequestContextMiddleware`) in the one send wrapper
+    it has anyway, so every answer, errors of inner layers and the last-resort 500
+    included, gets them for one pass over its headers.
+    """
+
+    def __init__(self, *, hsts: bool, docs_path: str = "/docs", docs_csp: str = API_CSP) -> None:
         self.docs_path = docs_path
         common = [
             ("X-Content-Type-Options", "nosniff"),
@@ -61,24 +57,13 @@ class SecurityHeadersMiddleware:
         self._api = _raw([*common, ("Content-Security-Policy", API_CSP)])
         self._docs = _raw([*common, ("Content-Security-Policy", docs_csp)])
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
+    def apply(self, path: str, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         defaults = self._docs if path == self.docs_path else self._api
-        no_store = path.startswith("/api/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(pair for pair in defaults if pair[0] not in present)
-                if no_store:
-                    if b"cache-control" in present:
-                        headers = [h for h in headers if h[0].lower() != b"cache-control"]
-                    headers.append(_NO_STORE)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        merged = list(headers)
+        present = {name.lower() for name, _ in merged}
+        merged.extend(pair for pair in defaults if pair[0] not in present)
+        if path.startswith("/api/"):
+            if b"cache-control" in present:
+                merged = [h for h in merged if h[0].lower() != b"cache-control"]
+            merged.append(_NO_STORE)
+        return merged
