@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import redis.asyncio as aioredis
 
-from adapters.redis.client import translate_errors
+from adapters.redis.client import LuaScript, translate_errors
 from core.platform.cache import DEPENDENCY, Cache, JsonInput, JsonValue
 from core.platform.cache_codec import (
     StoredEntry,
@@ -83,8 +83,8 @@ class RedisCache(Cache):
     def __init__(self, client: aioredis.Redis, *, key_prefix: str = "portico:cache:") -> None:
         self._redis = client
         self._prefix = key_prefix
-        self._stamp_tags = client.register_script(_STAMP_TAGS)
-        self._incr = client.register_script(_INCR)
+        self._stamp_tags = LuaScript(client, _STAMP_TAGS)
+        self._incr = LuaScript(client, _INCR)
 
     async def get(self, key: str) -> JsonValue:
         found = await self._fetch([check_key(key)])

@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from adapters.redis.cache import entry_key, untagged_value
-from adapters.redis.client import translate_errors
+from adapters.redis.client import LuaScript, translate_errors
 from adapters.redis.rate_limit import GCRA_LUA, decision, gcra_key
 from adapters.redis.sessions import decode_session, session_fields, session_key
 from core.identity.callers import CallerRead, CallerReader, TieredLimit
@@ -86,7 +86,7 @@ class RedisCallerReader(CallerReader):
         self._sessions_prefix = sessions_prefix
         self._entry_prefix = entry_key(cache_prefix, USER_KEY_PREFIX)
         self._rate_limit_prefix = rate_limit_prefix
-        self._read = client.register_script(_READ)
+        self._read = LuaScript(client, _READ)
 
     async def read_session(self, token_hash: str, limit: TieredLimit | None) -> CallerRead:
         args = ["s", session_key(self._sessions_prefix, token_hash), *self._limit_args(limit)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from adapters.redis.client import translate_errors
+from adapters.redis.client import LuaScript, translate_errors
 from core.platform.rate_limit import DEPENDENCY, RateLimitDecision, RateLimiter, check_hit
 
 _MICROS = 1_000_000
@@ -78,7 +78,7 @@ class RedisRateLimiter(RateLimiter):
     def __init__(self, client: aioredis.Redis, *, key_prefix: str = "portico:ratelimit:") -> None:
         self._redis = client
         self._prefix = key_prefix
-        self._hit = client.register_script(_HIT)
+        self._hit = LuaScript(client, _HIT)
 
     async def hit(
         self, key: str, limit: int, window_seconds: int, cost: int = 1

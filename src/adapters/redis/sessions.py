@@ -7,7 +7,7 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from adapters.redis.client import translate_errors
+from adapters.redis.client import LuaScript, translate_errors
 from core.identity.model import BrowserSession
 from core.identity.ports import SessionStore
 
@@ -148,12 +148,12 @@ class RedisSessionStore(SessionStore):
     def __init__(self, client: aioredis.Redis, *, key_prefix: str = "portico:sessions:") -> None:
         self._redis = client
         self._prefix = key_prefix
-        self._create = client.register_script(_CREATE)
-        self._touch = client.register_script(_TOUCH)
-        self._delete = client.register_script(_DELETE)
-        self._delete_for_user = client.register_script(_DELETE_FOR_USER)
-        self._delete_all = client.register_script(_DELETE_ALL)
-        self._list = client.register_script(_LIST)
+        self._create = LuaScript(client, _CREATE)
+        self._touch = LuaScript(client, _TOUCH)
+        self._delete = LuaScript(client, _DELETE)
+        self._delete_for_user = LuaScript(client, _DELETE_FOR_USER)
+        self._delete_all = LuaScript(client, _DELETE_ALL)
+        self._list = LuaScript(client, _LIST)
 
     async def create(self, session: BrowserSession, now: datetime) -> BrowserSession:
         fields = _encode(session)
