@@ -29,7 +29,7 @@ async def test_a_script_error_is_the_servers(redis_url: str) -> None:
     client = create_redis(redis_url)
     script = LuaScript(client, f"-- {uuid.uuid4().hex}\nreturn redis.call('NOSUCHCOMMAND')")
     try:
-        with pytest.raises(ResponseError, match="(?i)unknown"):
+        with pytest.raises(ResponseError, match=r"(?i)unknown"):
             await script()
     finally:
         await client.aclose()
