@@ -7,8 +7,11 @@ most `max_concurrency` such calls run in worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
+import os
+import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +27,19 @@ class ThreadOffload:
     call would queue behind password hashes (and the reverse), and the bound would be
     the executor's, not ours. A caller cancelled mid-call gives its slot back only when
     the thread has finished, so the bound holds for the CPU and memory actually in use.
+
+    `niceness` (Linux: per thread) lowers the threads' CPU priority below the event
+    loop's, so CPU-bound work (password hashing) waits for the loop, never the reverse:
+    requests that need no hash keep their latency while hashes run.
     """
 
-    def __init__(self, max_concurrency: int) -> None:
+    def __init__(self, max_concurrency: int, *, niceness: int = 0) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if not 0 <= niceness <= 19:
+            raise ValueError("niceness must be between 0 and 19")
         self.max_concurrency = max_concurrency
+        self.niceness = niceness
         # Per event loop: an asyncio.Semaphore binds to the loop it is first used on, and
         # tests (or a worker) may drive one adapter from several loops. The threads go
         # with their loop, so short-lived loops (tests) leave no idle threads behind.
@@ -56,11 +66,23 @@ class ThreadOffload:
     ) -> tuple[asyncio.Semaphore, ThreadPoolExecutor]:
         state = self._per_loop.get(loop)
         if state is None:
-            executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="offload")
+            executor = ThreadPoolExecutor(
+                self.max_concurrency,
+                thread_name_prefix="offload",
+                initializer=_lower_priority,
+                initargs=(self.niceness,),
+            )
             state = (asyncio.Semaphore(self.max_concurrency), executor)
             self._per_loop[loop] = state
             weakref.finalize(loop, executor.shutdown, wait=False)
         return state
+
+
+def _lower_priority(niceness: int) -> None:
+    if niceness and hasattr(os, "setpriority"):
+        # PRIO_PROCESS with a thread id: on Linux, one thread's niceness.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 def _release(semaphore: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:

@@ -12,15 +12,16 @@ from typing import Any
 
 import httpx
 
+from adapters.oauth import endpoints
 from adapters.oauth.client import HttpOAuthProvider, ProviderConfig, text
 from core.identity.oauth_errors import OAuthFailedError
 from core.identity.oauth_model import ProviderIdentity
 
-AUTHORIZE_URL = "https://github.com/login/oauth/authorize"
-TOKEN_URL = "https://github.com/login/oauth/access_token"
-USER_URL = "https://api.github.com/user"
-EMAILS_URL = "https://api.github.com/user/emails"
-SCOPE = "read:user user:email"
+AUTHORIZE_URL = endpoints.GITHUB_AUTHORIZE_URL
+TOKEN_URL = endpoints.GITHUB_TOKEN_URL
+USER_URL = endpoints.GITHUB_USER_URL
+EMAILS_URL = endpoints.GITHUB_EMAILS_URL
+SCOPE = endpoints.GITHUB_SCOPE
 API_ACCEPT = "application/vnd.github+json"
 
 

@@ -7,14 +7,15 @@ Connect Core 5.3). `sub` is the subject; `email_verified` is Google's own word.
 
 from __future__ import annotations
 
+from adapters.oauth import endpoints
 from adapters.oauth.client import HttpOAuthProvider, text
 from core.identity.oauth_errors import OAuthFailedError
 from core.identity.oauth_model import ProviderIdentity
 
-AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"
-TOKEN_URL = "https://oauth2.googleapis.com/token"
-USERINFO_URL = "https://openidconnect.googleapis.com/v1/userinfo"
-SCOPE = "openid email profile"
+AUTHORIZE_URL = endpoints.GOOGLE_AUTHORIZE_URL
+TOKEN_URL = endpoints.GOOGLE_TOKEN_URL
+USERINFO_URL = endpoints.GOOGLE_USERINFO_URL
+SCOPE = endpoints.GOOGLE_SCOPE
 
 
 def _flag(value: object) -> bool:

@@ -12,6 +12,7 @@ from core.identity.ports import PasswordHasher
 # OWASP ASVS 5.0 / OWASP cheat sheet floor for argon2id: 19 MiB and 2 iterations.
 MIN_MEMORY_COST_KIB = 19456
 MIN_TIME_COST = 2
+HASH_THREAD_NICENESS = 10
 
 
 class Argon2PasswordHasher(PasswordHasher):
@@ -54,7 +55,9 @@ class Argon2PasswordHasher(PasswordHasher):
             salt_len=16,
             type=Type.ID,
         )
-        self._threads = ThreadOffload(max_concurrency)
+        # Below the event loop's priority: a stream of logins must not stall the reads
+        # that need no hash.
+        self._threads = ThreadOffload(max_concurrency, niceness=HASH_THREAD_NICENESS)
 
     async def hash(self, password: str) -> str:
         return await self._threads.run(self._argon2.hash, password)

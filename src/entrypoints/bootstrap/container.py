@@ -42,6 +42,11 @@ def _caller_reads(settings: Settings) -> str:
     return "redis" if backends == {"redis"} else "separate"
 
 
+def _oauth_backend(settings: Settings) -> str:
+    enabled = any(provider.enabled for provider in settings.oauth.providers().values())
+    return settings.oauth.backend if enabled else "none"
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -150,11 +155,13 @@ class Container(containers.DeclarativeContainer):
     password_hasher = providers.Singleton(factories.password_hasher, settings)
     # Bearer tokens: pure computation, so the real codec serves every profile.
     access_token_codec = providers.Singleton(factories.access_token_codec, settings)
-    # OAuth sign-in: the real providers over one httpx client, or the in-process fake.
+    # OAuth sign-in: the real providers over one httpx client, or the in-process fake;
+    # no client at all while no provider is enabled.
     oauth_providers = providers.Selector(
-        settings.provided.oauth.backend,
+        providers.Callable(_oauth_backend, settings),
         http=providers.Singleton(factories.http_oauth_providers, settings, oauth_http),
         memory=providers.Singleton(factories.memory_oauth_providers, settings, tokens),
+        none=providers.Singleton(OAuthProviders),
     )
     # Session, cached user and general limit in one round trip when all three live on
     # one Redis; otherwise nothing here, and the core reads each store in turn

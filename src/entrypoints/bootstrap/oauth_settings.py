@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from adapters.oauth import github, google
+from adapters.oauth import endpoints
 
 # Our callback, relative to `redirect_base_url`; register `<base><this>` at the provider.
 OAUTH_CALLBACK_PATH = "/api/v1/auth/oauth/{provider}/callback"
@@ -32,19 +32,19 @@ class OAuthProviderSettings(BaseModel):
 
 
 class GitHubOAuthSettings(OAuthProviderSettings):
-    authorize_url: str = Field(github.AUTHORIZE_URL, pattern=_HTTP_URL)
-    token_url: str = Field(github.TOKEN_URL, pattern=_HTTP_URL)
-    userinfo_url: str = Field(github.USER_URL, pattern=_HTTP_URL)
+    authorize_url: str = Field(endpoints.GITHUB_AUTHORIZE_URL, pattern=_HTTP_URL)
+    token_url: str = Field(endpoints.GITHUB_TOKEN_URL, pattern=_HTTP_URL)
+    userinfo_url: str = Field(endpoints.GITHUB_USER_URL, pattern=_HTTP_URL)
     # Lists the addresses with their verification state (needs the `user:email` scope).
-    emails_url: str = Field(github.EMAILS_URL, pattern=_HTTP_URL)
-    scope: str = Field(github.SCOPE, min_length=1, max_length=500)
+    emails_url: str = Field(endpoints.GITHUB_EMAILS_URL, pattern=_HTTP_URL)
+    scope: str = Field(endpoints.GITHUB_SCOPE, min_length=1, max_length=500)
 
 
 class GoogleOAuthSettings(OAuthProviderSettings):
-    authorize_url: str = Field(google.AUTHORIZE_URL, pattern=_HTTP_URL)
-    token_url: str = Field(google.TOKEN_URL, pattern=_HTTP_URL)
-    userinfo_url: str = Field(google.USERINFO_URL, pattern=_HTTP_URL)
-    scope: str = Field(google.SCOPE, min_length=1, max_length=500)
+    authorize_url: str = Field(endpoints.GOOGLE_AUTHORIZE_URL, pattern=_HTTP_URL)
+    token_url: str = Field(endpoints.GOOGLE_TOKEN_URL, pattern=_HTTP_URL)
+    userinfo_url: str = Field(endpoints.GOOGLE_USERINFO_URL, pattern=_HTTP_URL)
+    scope: str = Field(endpoints.GOOGLE_SCOPE, min_length=1, max_length=500)
 
 
 class OAuthSettings(BaseModel):

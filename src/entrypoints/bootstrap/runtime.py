@@ -24,6 +24,7 @@ from core.platform.jobs import JobDispatcher, LocalJobQueue, Outbox
 from core.platform.rate_limit import RateLimiter
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
+from entrypoints.bootstrap.allocator import tune_allocator
 from entrypoints.bootstrap.container import Container, build_container, port_providers
 from entrypoints.bootstrap.jobs import PERIODIC_JOBS, job_handlers
 from entrypoints.bootstrap.logging import configure_logging
@@ -99,6 +100,7 @@ async def start_runtime(
     `SecurityCheckFailed` (listing every problem) before anything starts.
     """
     configure_logging(settings.log_level)
+    tune_allocator()
     if settings.is_production:
         # Before anything is built, so a refused start opens no connection and no file.
         startup_check(settings)

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
 from entrypoints.http.cookies import PreSessionTokens, pre_session_cookie_name
+from entrypoints.http.docs import DOCS_CSP, docs_routes
 from entrypoints.http.endpoints import Access, Endpoint
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.metrics import HttpMetrics
@@ -33,20 +34,9 @@ from entrypoints.http.middleware.body_limit import BodyLimitMiddleware
 from entrypoints.http.middleware.csrf import CsrfMiddleware
 from entrypoints.http.middleware.rate_limit import RateLimitMiddleware, RateLimitPolicy
 from entrypoints.http.middleware.request_context import RequestContextMiddleware
-from entrypoints.http.middleware.security_headers import (
-    API_CSP,
-    SecurityHeaders,
-    docs_csp,
-)
+from entrypoints.http.middleware.security_headers import API_CSP, SecurityHeaders
 from entrypoints.http.oauth_cookie import OAuthStateCookies
-from entrypoints.http.openapi import (
-    DOCS_PATH,
-    OPENAPI_PATH,
-    build_routes,
-    docs_page,
-    new_spec,
-    openapi_document,
-)
+from entrypoints.http.openapi import OPENAPI_PATH, build_routes, new_spec, openapi_document
 from entrypoints.http.routes import ALL_GROUPS
 
 if TYPE_CHECKING:
@@ -129,13 +119,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
     routes.append(Route(OPENAPI_PATH, openapi_json, methods=["GET"], include_in_schema=False))
     docs_policy = API_CSP
     if settings.http.docs_enabled:
-        page = docs_page(spec)
-        docs_policy = docs_csp(list(page.script_hashes))
-
-        async def docs(request: Request) -> Response:
-            return HTMLResponse(page.html)
-
-        routes.append(Route(DOCS_PATH, docs, methods=["GET"], include_in_schema=False))
+        routes.extend(docs_routes(OPENAPI_PATH, "Portico API"))
+        docs_policy = DOCS_CSP
 
     metrics = HttpMetrics()
     pre_session_tokens = PreSessionTokens(settings.secret())

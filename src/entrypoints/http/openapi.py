@@ -1,4 +1,5 @@
-"""spectree glue: request validation in the problem shape, OpenAPI 3.1, offline docs.
+"""spectree glue: request validation in the problem shape, OpenAPI 3.1 (the docs page
+is `docs.py`).
 
 - Bodies: an empty body is `{}`; anything else must be `application/json` (415), parse
   (400, also for absurdly deep nesting) and validate against the handler's `json` model
@@ -12,15 +13,11 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import functools
-import hashlib
 import json as jsonlib
-import re
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -49,7 +46,6 @@ from entrypoints.http.errors import (
 from entrypoints.http.schemas.problem import Problem
 
 OPENAPI_PATH = "/openapi.json"
-DOCS_PATH = "/docs"
 
 SESSION_SCHEME = "sessionCookie"
 CSRF_SCHEME = "csrfToken"
@@ -292,31 +288,3 @@ def _tidy_operation(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
             }
     if operation.get("operationId") == "metrics":
         responses["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
-
-
-_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class DocsPage:
-    """The offline Swagger UI page (assets inlined by offapi) and the CSP hashes of its
-    inline scripts, so the docs CSP allows exactly those scripts and nothing else."""
-
-    html: str
-    script_hashes: tuple[str, ...]
-
-
-def docs_page(spec: SpecTree) -> DocsPage:
-    config = spec.config
-    oauth = jsonlib.dumps(config.swagger_oauth2_config(), sort_keys=True)
-    return _render_docs(config.page_templates["swagger"], oauth)
-
-
-@functools.lru_cache(maxsize=4)
-def _render_docs(template: str, oauth_json: str) -> DocsPage:
-    html = template.format(spec_url=OPENAPI_PATH, spec_path="docs", **jsonlib.loads(oauth_json))
-    hashes = tuple(
-        "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
-        for script in _INLINE_SCRIPT.findall(html)
-    )
-    return DocsPage(html=html, script_hashes=hashes)

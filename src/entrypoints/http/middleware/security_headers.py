@@ -1,7 +1,7 @@
 """Security headers on every answer (applied by `request_context`'s layer).
 
 API answers get a CSP that allows nothing (they are JSON, never rendered), `/docs` gets
-one that allows exactly its own inline scripts (by hash) and inline styles. `/api`
+the page's own (`docs.DOCS_CSP`: scripts from the app itself, inline styles). `/api`
 answers are never cached. HSTS is sent when cookies are Secure (i.e. served over TLS).
 """
 
@@ -11,19 +11,6 @@ from collections.abc import Iterable
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = "max-age=63072000; includeSubDomains"
-
-
-def docs_csp(script_hashes: list[str]) -> str:
-    scripts = " ".join(f"'{h}'" for h in script_hashes) or "'none'"
-    return (
-        "default-src 'none'; "
-        f"script-src {scripts}; "
-        "style-src 'unsafe-inline'; "
-        "img-src 'self' data:; "
-        "font-src 'self' data:; "
-        "connect-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    )
 
 
 def _raw(pairs: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
