@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.bootstrap.runtime import start_runtime
@@ -41,6 +43,24 @@ from entrypoints.http.routes import ALL_GROUPS
 
 if TYPE_CHECKING:
     from entrypoints.bootstrap.container import Container
+
+
+class PorticoStarlette(Starlette):
+    """Starlette without its outermost `ServerErrorMiddleware`: ours,
+    `RequestContextMiddleware`, is outermost and already answers an unhandled exception
+    with a 500 problem and a log line; Starlette's would only wrap every send once more.
+    Exception handlers keyed by 500 or `Exception` (which only that layer would run)
+    are refused."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        if any(key in (500, Exception) for key in self.exception_handlers):
+            raise ValueError("unhandled exceptions are RequestContextMiddleware's to answer")
+        handlers = dict(self.exception_handlers)
+        stack = [*self.user_middleware, Middleware(ExceptionMiddleware, handlers=handlers)]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(stack):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -135,7 +155,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
             app.state.runtime = None
             await runtime.aclose()
 
-    app = Starlette(
+    app = PorticoStarlette(
         routes=routes,
         middleware=build_middleware(
             settings,

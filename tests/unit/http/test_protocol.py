@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import structlog
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from core.identity.service import AccountService, AuthenticationService
 from core.shared.errors import UnavailableError
+from entrypoints.http.app import PorticoStarlette
 from tests.unit.http.conftest import MakeClient
 from tests.unit.http.profiles import EDGE_BACKEND
 from tests.unit.http.support import Browser, new_credentials
@@ -205,11 +207,12 @@ def test_openapi_document_lists_every_route_with_its_statuses(client: TestClient
                 assert schema["$ref"].endswith("/Problem"), (key, status)
             if status == "503":
                 assert "Retry-After" in answer.get("headers", {}), key
-    # every app route (but the document and the docs page) is in the document
+    # every app route (but the document and the docs page with its files) is in it
     served = {
         (method.lower(), re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
         for route in client.app.routes  # type: ignore[attr-defined]
-        if isinstance(route, Route) and route.path not in ("/openapi.json", "/docs")
+        if isinstance(route, Route)
+        and route.path not in ("/openapi.json", "/docs", "/docs/assets/{name}")
         for method in route.methods or ()
         if method != "HEAD"
     }
@@ -408,3 +411,14 @@ def test_access_log_has_the_facts_and_no_secrets(
     assert sessions_line["request_id"] == "trace-me"
     assert isinstance(sessions_line["duration_ms"], float)
     assert sessions_line["user_id"] is not None
+
+
+def test_handlers_for_unhandled_exceptions_are_refused() -> None:
+    # Unhandled exceptions are RequestContextMiddleware's to answer (a 500 problem).
+    async def handler(request: Request, exc: Exception) -> Response:
+        raise AssertionError("never called")
+
+    app = PorticoStarlette(routes=[], exception_handlers={Exception: handler})
+    with pytest.raises(ValueError, match="RequestContextMiddleware"):
+        app.build_middleware_stack()
+    assert PorticoStarlette(routes=[]).build_middleware_stack() is not None  # control
