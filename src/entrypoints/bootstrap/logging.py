@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -21,6 +22,20 @@ _SECRET_KEY = re.compile(
     r"pass(word)?|secret|token|cookie|authorization|csrf|session_id|api_key|hash", re.IGNORECASE
 )
 REDACTED = "[redacted]"
+
+# The id of the request being served (set by the HTTP layer for the request's duration),
+# added to every log line written meanwhile. A plain ContextVar: cheaper per request
+# than binding structlog's context, and the only thing a request binds.
+REQUEST_ID: ContextVar[str | None] = ContextVar("portico_request_id", default=None)
+
+
+def add_request_id(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 def redact_secrets(
@@ -105,6 +120,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
                     structlog.stdlib.add_log_level,
                     structlog.stdlib.add_logger_name,
                     structlog.stdlib.ExtraAdder(),
+                    add_request_id,
                     timestamper,
                 ],
                 processors=[
@@ -119,6 +135,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             timestamper,
             redact_secrets,

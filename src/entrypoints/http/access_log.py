@@ -1,12 +1,14 @@
-"""The access log: one JSON line per request, written straight to stdout.
+"""The access log: one JSON line per request, on stdout.
 
 It is the one log line every request pays for, so it skips structlog's processor chain:
 its fields are fixed and hold nothing secret (method, route template, status, duration,
 request id, user id), the timestamp is stamped here and the line is encoded once with
-orjson. Under load, lines are flushed in batches: a line waits at most
-`FLUSH_INTERVAL_SECONDS` (a flush is scheduled whenever one is skipped), so a burst costs
-a few writes a second instead of one system call per request. Everything else logs
-through structlog as usual.
+orjson. Lines are written in batches: a line waits at most `FLUSH_INTERVAL_SECONDS`
+(after a quiet spell the first line goes out at once), so a busy server makes a few
+writes a second instead of a system call per request, whatever buffering stdout has
+(`PYTHONUNBUFFERED=1` makes every write one). A batch never splits a line; relative to
+other log lines an access line may come up to that interval late. `flush` writes what
+is pending (at shutdown, and for tests that read the output).
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from typing import Any
 import orjson
 
 FLUSH_INTERVAL_SECONDS = 0.1
+MAX_PENDING_BYTES = 64 * 1024
 
 
 class AccessLog:
-    """Writes `http_request` lines when the root logger's level lets INFO through."""
+    """Writes `http_request` lines when the root logger's level lets INFO through (read
+    at the first line: logging is configured when the runtime starts)."""
 
     def __init__(self) -> None:
-        self.enabled = logging.getLogger().isEnabledFor(logging.INFO)
+        self._enabled: bool | None = None
+        self._pending = bytearray()
         self._flushed_at = 0.0
         self._flush_scheduled = False
 
@@ -42,9 +47,11 @@ class AccessLog:
         duration_ms: float,
         user_id: int | None,
     ) -> None:
-        if not self.enabled:
+        if self._enabled is None:
+            self._enabled = logging.getLogger().isEnabledFor(logging.INFO)
+        if not self._enabled:
             return
-        line = orjson.dumps(
+        self._pending += orjson.dumps(
             {
                 "event": "http_request",
                 "level": "info",
@@ -58,27 +65,39 @@ class AccessLog:
             },
             option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z,
         )
-        stream = sys.stdout
-        buffer: Any = getattr(stream, "buffer", None)
-        if buffer is None:
-            stream.write(line.decode("utf-8"))
-        else:
-            buffer.write(line)
-        if self._flush_scheduled:
+        if self._flush_scheduled and len(self._pending) < MAX_PENDING_BYTES:
             return
         now = time.monotonic()
-        if now - self._flushed_at >= FLUSH_INTERVAL_SECONDS:
-            self._flush(now)
+        if now - self._flushed_at >= FLUSH_INTERVAL_SECONDS or not self._schedule():
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending line now."""
+        self._flushed_at = time.monotonic()
+        if not self._pending:
             return
+        data, self._pending = bytes(self._pending), bytearray()
+        stream = sys.stdout
+        # A closed or broken stdout must not fail requests.
+        with contextlib.suppress(OSError, ValueError):
+            buffer: Any = getattr(stream, "buffer", None)
+            if buffer is None:
+                stream.write(data.decode("utf-8"))
+            else:
+                buffer.write(data)
+            stream.flush()
+
+    def _schedule(self) -> bool:
+        if self._flush_scheduled:
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
         self._flush_scheduled = True
-        asyncio.get_running_loop().call_later(FLUSH_INTERVAL_SECONDS, self._scheduled_flush)
+        loop.call_later(FLUSH_INTERVAL_SECONDS, self._scheduled_flush)
+        return True
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
-        self._flush(time.monotonic())
-
-    def _flush(self, now: float) -> None:
-        self._flushed_at = now
-        # A closed or broken stdout must not fail requests.
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
+        self.flush()

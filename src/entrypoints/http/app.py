@@ -26,6 +26,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
+from entrypoints.http.access_log import AccessLog
 from entrypoints.http.cookies import PreSessionTokens, pre_session_cookie_name
 from entrypoints.http.docs import DOCS_CSP, docs_routes
 from entrypoints.http.endpoints import Access, Endpoint
@@ -71,6 +72,7 @@ def build_middleware(
     settings: Settings,
     *,
     metrics: HttpMetrics,
+    access_log: AccessLog,
     pre_session_tokens: PreSessionTokens,
     pre_session_paths: list[str],
     docs_policy: str,
@@ -93,6 +95,7 @@ def build_middleware(
         Middleware(
             RequestContextMiddleware,
             metrics=metrics,
+            access_log=access_log,
             security_headers=SecurityHeaders(hsts=settings.cookie_secure, docs_csp=docs_policy),
         ),
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes),
@@ -143,6 +146,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
         docs_policy = DOCS_CSP
 
     metrics = HttpMetrics()
+    access_log = AccessLog()
     pre_session_tokens = PreSessionTokens(settings.secret())
 
     @asynccontextmanager
@@ -152,6 +156,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
         try:
             yield
         finally:
+            access_log.flush()
             app.state.runtime = None
             await runtime.aclose()
 
@@ -160,6 +165,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
         middleware=build_middleware(
             settings,
             metrics=metrics,
+            access_log=access_log,
             pre_session_tokens=pre_session_tokens,
             pre_session_paths=[e.path for e in endpoints if e.access is Access.PRE_SESSION],
             docs_policy=docs_policy,
@@ -173,6 +179,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
     app.state.settings = settings
     app.state.runtime = None
     app.state.metrics = metrics
+    app.state.access_log = access_log
     app.state.pre_session_tokens = pre_session_tokens
     app.state.oauth_state_cookies = OAuthStateCookies(
         settings.secret(), max_age_seconds=settings.oauth.state_max_age_seconds

@@ -3,6 +3,7 @@ logs. (Request bodies: `test_request_bodies.py`.)"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 
 from core.identity.service import AccountService, AuthenticationService
 from core.shared.errors import UnavailableError
+from entrypoints.http.access_log import FLUSH_INTERVAL_SECONDS, AccessLog
 from entrypoints.http.app import PorticoStarlette
 from tests.unit.http.conftest import MakeClient
 from tests.unit.http.profiles import EDGE_BACKEND
@@ -357,6 +359,7 @@ def test_unexpected_exception_is_a_bare_500_problem_and_a_safe_log_line(
     assert error["error_type"] == "RuntimeError"
     assert error["request_id"] == "req-500"
     assert "SELECT" not in str(logs) and "secret" not in str(logs)
+    client.app.state.access_log.flush()  # type: ignore[attr-defined]
     output = capsys.readouterr().out
     (access,) = _access_lines(output)
     assert access["status"] == 500 and access["request_id"] == "req-500"
@@ -400,6 +403,7 @@ def test_access_log_has_the_facts_and_no_secrets(
     browser.get("/api/v1/auth/sessions", headers={"X-Request-ID": "trace-me"})
     token = browser.session_cookie
     assert token and browser.csrf
+    browser.client.app.state.access_log.flush()  # type: ignore[attr-defined]
     text = capsys.readouterr().out
     for secret in (token, browser.csrf, credentials.password):
         assert secret not in text
@@ -422,3 +426,19 @@ def test_handlers_for_unhandled_exceptions_are_refused() -> None:
     with pytest.raises(ValueError, match="RequestContextMiddleware"):
         app.build_middleware_stack()
     assert PorticoStarlette(routes=[]).build_middleware_stack() is not None  # control
+
+
+async def test_access_lines_are_batched_and_none_is_lost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = AccessLog()
+    fields = {"method": "GET", "route": "/health", "status": 200, "duration_ms": 0.1}
+    log.request(request_id="first", user_id=None, **fields)  # after a quiet spell: at once
+    assert [line["request_id"] for line in _access_lines(capsys.readouterr().out)] == ["first"]
+    for number in range(3):
+        log.request(request_id=f"burst-{number}", user_id=7, **fields)
+    assert capsys.readouterr().out == ""  # held for the batch...
+    await asyncio.sleep(FLUSH_INTERVAL_SECONDS * 3)  # ...which goes out within the interval
+    lines = _access_lines(capsys.readouterr().out)
+    assert [line["request_id"] for line in lines] == ["burst-0", "burst-1", "burst-2"]
+    assert all(line["user_id"] == 7 and line["timestamp"].endswith("Z") for line in lines)

@@ -347,6 +347,7 @@ def test_no_secret_reaches_the_audit_trail_or_the_logs(
     assert later.post("/api/v1/auth/logout").status_code == 204
 
     trail = json.dumps([asdict(e) for e in harness.audit()], default=str)
+    harness.client.app.state.access_log.flush()  # type: ignore[attr-defined]
     logs = capsys.readouterr().out
     assert '"event":"http_request"' in logs.replace(" ", "")  # the capture saw the app's lines
     secrets = {

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.bootstrap.logging import REQUEST_ID
 from entrypoints.http.access_log import AccessLog
 from entrypoints.http.context import scope_principal
 from entrypoints.http.errors import internal_error_response
@@ -63,23 +64,26 @@ def _where(exc: BaseException) -> str:
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: HttpMetrics, security_headers: SecurityHeaders
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        security_headers: SecurityHeaders,
+        access_log: AccessLog,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.security_headers = security_headers
-        # Made at the first request, once logging is configured (the runtime's start
-        # does it): one writer and one logger for the app's life.
-        self._access: AccessLog | None = None
+        self.access_log = access_log
+        # Bound at the first request, once logging is configured (the runtime's start
+        # does it): one logger for the app's life.
         self._log: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        access = self._access
-        if access is None:
-            access = self._access = AccessLog()
+        if self._log is None:
             self._log = log.bind()
 
         request_id = _incoming_request_id(scope) or os.urandom(16).hex()
@@ -100,7 +104,7 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
@@ -119,7 +123,7 @@ class RequestContextMiddleware:
             route = route_template(scope)
             self.metrics.observe(scope["method"], route, status, duration)
             principal = scope_principal(scope)
-            access.request(
+            self.access_log.request(
                 request_id=request_id,
                 method=scope["method"],
                 route=route,
@@ -127,4 +131,4 @@ class RequestContextMiddleware:
                 duration_ms=round(duration * 1000, 2),
                 user_id=principal.user.id if principal else None,
             )
-            structlog.contextvars.reset_contextvars(**bound)
+            REQUEST_ID.reset(bound)
