@@ -114,6 +114,15 @@ class CeleryProcess:
     async def logged(self, needle: str) -> bool:
         return needle in self.text()
 
+    async def logged_event(self, event: str) -> bool:
+        """A JSON log line of this `event` was written (whatever the JSON spacing)."""
+        for line in self.text().splitlines():
+            if line.startswith("{") and event in line:
+                with contextlib.suppress(ValueError):
+                    if json.loads(line).get("event") == event:
+                        return True
+        return False
+
     def wait_for(self, needle: str, timeout: float = WAIT_SECONDS) -> None:
         deadline = time.monotonic() + timeout
         while needle not in self.text():

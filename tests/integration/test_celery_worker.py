@@ -285,7 +285,7 @@ async def test_a_worker_killed_mid_job_finishes_the_job_exactly_once_after_resta
             finally:
                 await dispatcher.aclose()
             await eventually(
-                lambda: second.logged('"event": "job_skipped"'), "the late copy skipped", second
+                lambda: second.logged_event("job_skipped"), "the late copy skipped", second
             )
             assert len(await runs(database, key)) == 2 and await effects(database, key) == 1
             assert await job_state(runtime, database, key) == done
