@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import redis
+from tests.services import drop_redis_keys
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,7 @@ def redis_broker(redis_url: str, label: str) -> Iterator[Broker]:
     try:
         yield broker
     finally:
-        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        try:
-            keys = list(client.scan_iter(match=f"{broker.redis_prefix}*", count=500))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        drop_redis_keys(redis_url, broker.redis_prefix)
 
 
 @contextlib.contextmanager

@@ -42,3 +42,16 @@ def need(service: str, available: bool) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} and REQUIRE_SERVICES is set", pytrace=False)
     pytest.skip(message)
+
+
+def drop_redis_keys(url: str, prefix: str) -> None:
+    """Delete every key under `prefix` on the Redis at `url` (a test's own keys only)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from entrypoints.bootstrap.settings import Settings
+from tests.services import drop_redis_keys
 from tests.settings_merge import merge
 
 PROFILES = [
@@ -60,7 +61,7 @@ def profile_settings(
         }
         values["redis"] = {"url": redis_url}
         values["sessions"] = {"backend": "redis", "key_prefix": prefix}
-        request.addfinalizer(lambda: _drop_redis_keys(redis_url, prefix))
+        request.addfinalizer(lambda: drop_redis_keys(redis_url, prefix))
     else:  # pragma: no cover
         raise ValueError(f"unknown profile {profile!r}")
     _edge_backends(values, request)
@@ -77,21 +78,9 @@ def _edge_backends(values: dict[str, Any], request: pytest.FixtureRequest) -> No
     if EDGE_BACKEND == "redis":
         redis_url: str = request.getfixturevalue("redis_url")
         values.setdefault("redis", {})["url"] = redis_url
-        request.addfinalizer(lambda: _drop_redis_keys(redis_url, prefix))
+        request.addfinalizer(lambda: drop_redis_keys(redis_url, prefix))
     elif EDGE_BACKEND == "memcached":
         servers: list[str] = request.getfixturevalue("memcached_servers")
         values["memcached"] = {"servers": ",".join(servers)}
     else:  # pragma: no cover
         raise ValueError(f"PORTICO_TEST_EDGE_BACKEND={EDGE_BACKEND!r}: memory, redis, memcached")
-
-
-def _drop_redis_keys(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 from entrypoints.bootstrap.security_check import Finding
 from entrypoints.bootstrap.settings import Settings
+from tests.settings_merge import merge
 
 URLSAFE = string.ascii_letters + string.digits + "-_"
 # Generated once from a fixed seed, so the suite is deterministic (a random key per run
@@ -69,19 +70,9 @@ HTTP_OAUTH_ENDPOINTS: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def production(**overrides: Any) -> Settings:
     """The known-good production settings with nested `overrides` applied."""
-    return Settings(_env_file=None, **_merge(GOOD, overrides))  # type: ignore[call-arg]
+    return Settings(_env_file=None, **merge(GOOD, overrides))  # type: ignore[call-arg]
 
 
 def rules_of(findings: list[Finding]) -> set[str]:
