@@ -148,7 +148,10 @@ def new_spec(settings: Settings) -> SpecTree:
                     name=CSRF_HEADER,
                     field_in=InType.HEADER,
                     description="The session's `csrf_token` (from login) on unsafe methods; "
-                    "for login and registration, the token from GET /api/v1/auth/csrf.",
+                    "for the signed-out form posts (login, registration, password reset, "
+                    "email verification), the token from GET /api/v1/auth/csrf. Browsers "
+                    "only: a request with no cookie, no Origin and no Sec-Fetch-Site needs "
+                    "none.",
                 ),
             ),
             SecurityScheme(
@@ -182,10 +185,8 @@ def documented_responses(endpoint: Endpoint) -> dict[int, type[BaseModel] | None
             codes.setdefault(code, Problem)
     if endpoint.access is Access.SESSION:
         codes.setdefault(401, Problem)
-        if endpoint.unsafe:
-            codes.setdefault(403, Problem)
-    if endpoint.access is Access.PRE_SESSION:
-        codes.setdefault(403, Problem)
+    if endpoint.unsafe:
+        codes.setdefault(403, Problem)  # csrf_failed: a browser's cross-site or token-less post
     if endpoint.touches_runtime:
         codes.setdefault(503, Problem)
     if endpoint.rate_limited:
@@ -199,7 +200,9 @@ def _security(endpoint: Endpoint) -> list[dict[str, list[str]]] | dict[str, list
             return [{SESSION_SCHEME: [], CSRF_SCHEME: []}, {BEARER_SCHEME: []}]
         return [{SESSION_SCHEME: []}, {BEARER_SCHEME: []}]
     if endpoint.access is Access.PRE_SESSION:
-        return [{PRE_SESSION_SCHEME: [], CSRF_SCHEME: []}]
+        # Browsers need the pre-session token; clients that send no cookie and no browser
+        # headers need nothing (the empty alternative).
+        return [{PRE_SESSION_SCHEME: [], CSRF_SCHEME: []}, {}]
     return {}
 
 
