@@ -11,10 +11,16 @@ from core.identity.errors import InvalidEmailError, InvalidUsernameError
 
 DEFAULT_TIER = "free"
 
+# Python's whitespace (`str.isspace`, `\s` and `str.strip` agree on it), spelled out so the
+# patterns below read the same in the OpenAPI document, where regex dialects differ on `\s`.
+WHITESPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # Deliberately simple: a local part, one "@", a dotted domain, no spaces. Deliverability
 # is proven by the verification mail, not by a regex.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+EMAIL_PATTERN = f"[^@{WHITESPACE}]{{1,64}}@[^@{WHITESPACE}.]+(\\.[^@{WHITESPACE}.]+)+"
+EMAIL_MAX_LENGTH = 254
+USERNAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]{2,31}"
+_EMAIL = re.compile(EMAIL_PATTERN)
+_USERNAME = re.compile(USERNAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +31,7 @@ class Email:
 
     def __post_init__(self) -> None:
         normalised = self.value.strip().lower()
-        if len(normalised) > 254 or not _EMAIL.match(normalised):
+        if len(normalised) > EMAIL_MAX_LENGTH or not _EMAIL.fullmatch(normalised):
             raise InvalidEmailError(field="email")
         object.__setattr__(self, "value", normalised)
 
@@ -38,7 +44,7 @@ class Username:
     value: str
 
     def __post_init__(self) -> None:
-        if not _USERNAME.match(self.value):
+        if not _USERNAME.fullmatch(self.value):
             raise InvalidUsernameError(field="username")
 
     def __str__(self) -> str:

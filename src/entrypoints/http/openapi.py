@@ -45,7 +45,9 @@ from entrypoints.http.errors import (
     UnsupportedMediaTypeError,
     validation_errors,
 )
+from entrypoints.http.openapi_links import add_links
 from entrypoints.http.schemas.problem import Problem
+from entrypoints.http.schemas.users import NEW_PASSWORD_MARK
 
 OPENAPI_PATH = "/openapi.json"
 DOCS_PATH = "/docs"
@@ -234,15 +236,26 @@ def build_routes(spec: SpecTree, endpoints: Iterable[Endpoint]) -> list[Route]:
     return routes
 
 
-def openapi_document(spec: SpecTree) -> dict[str, Any]:
+def openapi_document(spec: SpecTree, *, password_min_length: int | None = None) -> dict[str, Any]:
     """The generated document, tidied: problem media types, Retry-After headers, 422 only
-    where there is input to validate, optional bodies marked optional, int64 ids."""
+    where there is input to validate, optional bodies marked optional, int64 ids; the
+    password policy's minimum length on new passwords, when given; and the links between
+    operations (`openapi_links.py`)."""
     document: dict[str, Any] = copy.deepcopy(spec.spec)
     schemas = document.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
+        _state_password_policy(schema, password_min_length)
     for operations in document["paths"].values():
         for operation in operations.values():
             _tidy_operation(operation, schemas)
+    add_links(document)
     return document
+
+
+def _state_password_policy(schema: dict[str, Any], min_length: int | None) -> None:
+    for field in schema.get("properties", {}).values():
+        if field.pop(NEW_PASSWORD_MARK, False) and min_length is not None:
+            field["minLength"] = max(field.get("minLength", 0), min_length)
 
 
 def _tidy_operation(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
