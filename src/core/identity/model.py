@@ -17,10 +17,11 @@ WHITESPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u2
 # Deliberately simple: a local part, one "@", a dotted domain, no spaces. Deliverability
 # is proven by the verification mail, not by a regex.
 EMAIL_PATTERN = f"[^@{WHITESPACE}]{{1,64}}@[^@{WHITESPACE}.]+(\\.[^@{WHITESPACE}.]+)+"
-EMAIL_MAX_LENGTH = 254
+EMAIL_MAX_LENGTH = 254  # of the normalised address
 USERNAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]{2,31}"
-_EMAIL = re.compile(EMAIL_PATTERN)
-_USERNAME = re.compile(USERNAME_PATTERN)
+# Anchored with \Z: `$` would also match before a final newline ("ada\n").
+_EMAIL = re.compile(f"^{EMAIL_PATTERN}\\Z")
+_USERNAME = re.compile(f"^{USERNAME_PATTERN}\\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class Email:
 
     def __post_init__(self) -> None:
         normalised = self.value.strip().lower()
-        if len(normalised) > EMAIL_MAX_LENGTH or not _EMAIL.fullmatch(normalised):
+        if len(normalised) > 254 or not _EMAIL.match(normalised):
             raise InvalidEmailError(field="email")
         object.__setattr__(self, "value", normalised)
 
@@ -44,7 +45,7 @@ class Username:
     value: str
 
     def __post_init__(self) -> None:
-        if not _USERNAME.fullmatch(self.value):
+        if not _USERNAME.match(self.value):
             raise InvalidUsernameError(field="username")
 
     def __str__(self) -> str:
