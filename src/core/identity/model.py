@@ -11,10 +11,17 @@ from core.identity.errors import InvalidEmailError, InvalidUsernameError
 
 DEFAULT_TIER = "free"
 
+# Python's whitespace (`str.isspace`, `\s` and `str.strip` agree on it), spelled out so the
+# patterns below read the same in the OpenAPI document, where regex dialects differ on `\s`.
+WHITESPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # Deliberately simple: a local part, one "@", a dotted domain, no spaces. Deliverability
 # is proven by the verification mail, not by a regex.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+EMAIL_PATTERN = f"[^@{WHITESPACE}]{{1,64}}@[^@{WHITESPACE}.]+(\\.[^@{WHITESPACE}.]+)+"
+EMAIL_MAX_LENGTH = 254  # of the normalised address
+USERNAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]{2,31}"
+# Anchored with \Z: `$` would also match before a final newline ("ada\n").
+_EMAIL = re.compile(f"^{EMAIL_PATTERN}\\Z")
+_USERNAME = re.compile(f"^{USERNAME_PATTERN}\\Z")
 
 
 @dataclass(frozen=True, slots=True)

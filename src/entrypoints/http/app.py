@@ -136,7 +136,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
 
     async def openapi_json(request: Request) -> Response:
         if not document:
-            document.update(openapi_document(spec))
+            document.update(
+                openapi_document(spec, password_min_length=settings.passwords.min_length)
+            )
         return JSONResponse(document)
 
     routes.append(Route(OPENAPI_PATH, openapi_json, methods=["GET"], include_in_schema=False))

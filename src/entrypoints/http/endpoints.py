@@ -5,12 +5,17 @@ Starlette routes with a per-app SpecTree (validation + OpenAPI), so two apps in 
 process never share state.
 
 Access rules:
-- `PUBLIC`: anyone, no CSRF (system routes, the pre-session CSRF token, the bearer
+- `PUBLIC`: anyone, no CSRF token (system routes, the pre-session CSRF token, the bearer
   token endpoints); an Authorization header is not looked at.
-- `PRE_SESSION`: anonymous form posts (login, registration): double-submit CSRF token.
+- `PRE_SESSION`: anonymous form posts (login, registration, password reset, email
+  verification): a browser's post needs the double-submit CSRF token; a client that
+  sends no cookie and no browser header needs none.
 - `SESSION`: a signed-in caller is required (401 otherwise, before the body is looked
   at): a live session, whose unsafe methods also need the session's CSRF token (403),
   or a bearer access token (no CSRF).
+
+Whatever the rule, an unsafe request a browser sends from another origin is a 403
+(`middleware/csrf.py`).
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ from entrypoints.http.errors import (
     UnsupportedMediaTypeError,
     validation_errors,
 )
+from entrypoints.http.openapi_links import add_links
 from entrypoints.http.schemas.problem import Problem
+from entrypoints.http.schemas.users import NEW_PASSWORD_MARK
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -145,7 +147,10 @@ def new_spec(settings: Settings) -> SpecTree:
                     name=CSRF_HEADER,
                     field_in=InType.HEADER,
                     description="The session's `csrf_token` (from login) on unsafe methods; "
-                    "for login and registration, the token from GET /api/v1/auth/csrf.",
+                    "for the signed-out form posts (login, registration, password reset, "
+                    "email verification), the token from GET /api/v1/auth/csrf. Browsers "
+                    "only: a request with no cookie, no Origin and no Sec-Fetch-Site needs "
+                    "none.",
                 ),
             ),
             SecurityScheme(
@@ -179,10 +184,8 @@ def documented_responses(endpoint: Endpoint) -> dict[int, type[BaseModel] | None
             codes.setdefault(code, Problem)
     if endpoint.access is Access.SESSION:
         codes.setdefault(401, Problem)
-        if endpoint.unsafe:
-            codes.setdefault(403, Problem)
-    if endpoint.access is Access.PRE_SESSION:
-        codes.setdefault(403, Problem)
+    if endpoint.unsafe:
+        codes.setdefault(403, Problem)  # csrf_failed: a browser's cross-site or token-less post
     if endpoint.touches_runtime:
         codes.setdefault(503, Problem)
     if endpoint.rate_limited:
@@ -196,7 +199,9 @@ def _security(endpoint: Endpoint) -> list[dict[str, list[str]]] | dict[str, list
             return [{SESSION_SCHEME: [], CSRF_SCHEME: []}, {BEARER_SCHEME: []}]
         return [{SESSION_SCHEME: []}, {BEARER_SCHEME: []}]
     if endpoint.access is Access.PRE_SESSION:
-        return [{PRE_SESSION_SCHEME: [], CSRF_SCHEME: []}]
+        # Browsers need the pre-session token; clients that send no cookie and no browser
+        # headers need nothing (the empty alternative).
+        return [{PRE_SESSION_SCHEME: [], CSRF_SCHEME: []}, {}]
     return {}
 
 
@@ -251,15 +256,26 @@ def build_routes(spec: SpecTree, endpoints: Iterable[Endpoint]) -> list[Route]:
     return routes
 
 
-def openapi_document(spec: SpecTree) -> dict[str, Any]:
+def openapi_document(spec: SpecTree, *, password_min_length: int | None = None) -> dict[str, Any]:
     """The generated document, tidied: problem media types, Retry-After headers, 422 only
-    where there is input to validate, optional bodies marked optional, int64 ids."""
+    where there is input to validate, optional bodies marked optional, int64 ids; the
+    password policy's minimum length on new passwords, when given; and the links between
+    operations (`openapi_links.py`)."""
     document: dict[str, Any] = copy.deepcopy(spec.spec)
     schemas = document.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
+        _state_password_policy(schema, password_min_length)
     for operations in document["paths"].values():
         for operation in operations.values():
             _tidy_operation(operation, schemas)
+    add_links(document)
     return document
+
+
+def _state_password_policy(schema: dict[str, Any], min_length: int | None) -> None:
+    for field in schema.get("properties", {}).values():
+        if field.pop(NEW_PASSWORD_MARK, False) and min_length is not None:
+            field["minLength"] = max(field.get("minLength", 0), min_length)
 
 
 def _tidy_operation(operation: dict[str, Any], schemas: dict[str, Any]) -> None:

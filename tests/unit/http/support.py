@@ -45,6 +45,10 @@ class Browser:
     """One user agent: its own cookie jar, sharing the app's TestClient (and event loop).
 
     Unsafe requests carry the session's CSRF token once logged in, unless `csrf=False`.
+    Like a real browser on the API's own pages, every request says `Sec-Fetch-Site:
+    same-origin` and unsafe ones carry the API's `Origin`, unless the test sets either
+    header itself (then only what the test sets is sent): so a fresh browser without
+    cookies is still a browser to the CSRF check.
     """
 
     def __init__(self, client: TestClient) -> None:
@@ -67,6 +71,11 @@ class Browser:
         **kwargs: Any,
     ) -> Any:
         sent = dict(headers or {})
+        if not {name.lower() for name in sent} & {"origin", "sec-fetch-site"}:
+            sent["Sec-Fetch-Site"] = "same-origin"
+            if method.upper() not in SAFE_METHODS:
+                base = self.client.base_url
+                sent["Origin"] = f"{base.scheme}://{base.netloc.decode('ascii')}"
         if csrf and self.csrf and method.upper() not in SAFE_METHODS:
             sent.setdefault("X-CSRF-Token", self.csrf)
         self.client.cookies = self.jar  # type: ignore[assignment]  # shares the jar

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from core.identity.model import BrowserSession
 from core.identity.passwords import MAX_PASSWORD_LENGTH
-from entrypoints.http.schemas.users import EMAIL_MAX, StrictRequest, UserRead
+from entrypoints.http.schemas.users import EMAIL_MAX, NEW_PASSWORD, StrictRequest, UserRead
 
 
 class CsrfTokenRead(BaseModel):
@@ -29,12 +29,14 @@ class LoginResponse(BaseModel):
 
 
 class LogoutAllRequest(StrictRequest):
-    keep_current: bool = Field(False, description="Keep the session making this request.")
+    keep_current: StrictBool = Field(False, description="Keep the session making this request.")
 
 
 class PasswordChange(StrictRequest):
     current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(
+        min_length=1, max_length=MAX_PASSWORD_LENGTH, json_schema_extra=NEW_PASSWORD
+    )
 
 
 class SessionRead(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from core.identity.passwords import MAX_PASSWORD_LENGTH
-from entrypoints.http.schemas.users import EMAIL_MAX, StrictRequest
+from entrypoints.http.schemas.users import EMAIL_MAX, NEW_PASSWORD, StrictRequest
 
 # Tokens are 43 characters; the bound only keeps absurd input away from the core.
 TOKEN_MAX = 256
@@ -19,7 +19,9 @@ class PasswordResetConfirm(StrictRequest):
     token: str = Field(
         min_length=1, max_length=TOKEN_MAX, description="The token from the reset link."
     )
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(
+        min_length=1, max_length=MAX_PASSWORD_LENGTH, json_schema_extra=NEW_PASSWORD
+    )
 
 
 class EmailVerificationConfirm(StrictRequest):

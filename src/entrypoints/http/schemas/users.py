@@ -6,13 +6,27 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.identity.model import User
+from core.identity.model import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    USERNAME_PATTERN,
+    WHITESPACE,
+    User,
+)
 from core.identity.passwords import MAX_PASSWORD_LENGTH
 
 # The core owns the rules (email shape, username charset, password policy) and answers
 # 422 with a precise `code`; these bounds only keep absurd input away from it.
 EMAIL_MAX = 320
 USERNAME_MAX = 64
+# The core's rules for new emails and usernames, stated in the document (not checked here,
+# so a violation keeps the core's `code`). Surrounding whitespace is trimmed off an email.
+NEW_EMAIL_RULE = {"pattern": f"^[{WHITESPACE}]*{EMAIL_PATTERN}[{WHITESPACE}]*$"}
+USERNAME_RULE = {"pattern": f"^{USERNAME_PATTERN}$"}
+# Marks a password being set: the document states the policy's minimum length there
+# (a setting, so `openapi.py` fills it in per app).
+NEW_PASSWORD_MARK = "x-portico-new-password"
+NEW_PASSWORD = {NEW_PASSWORD_MARK: True}
 
 
 class StrictRequest(BaseModel):
@@ -22,15 +36,19 @@ class StrictRequest(BaseModel):
 
 
 class UserCreate(StrictRequest):
-    email: str = Field(min_length=1, max_length=EMAIL_MAX)
-    username: str = Field(min_length=1, max_length=USERNAME_MAX)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    email: str = Field(min_length=1, max_length=EMAIL_MAX_LENGTH, json_schema_extra=NEW_EMAIL_RULE)
+    username: str = Field(min_length=1, max_length=USERNAME_MAX, json_schema_extra=USERNAME_RULE)
+    password: str = Field(
+        min_length=1, max_length=MAX_PASSWORD_LENGTH, json_schema_extra=NEW_PASSWORD
+    )
 
 
 class UserUpdate(StrictRequest):
     """Only the username is writable; tier, superuser, verification, credits are not."""
 
-    username: str | None = Field(None, min_length=1, max_length=USERNAME_MAX)
+    username: str | None = Field(
+        None, min_length=1, max_length=USERNAME_MAX, json_schema_extra=USERNAME_RULE
+    )
 
 
 class DeleteMe(StrictRequest):
