@@ -38,7 +38,7 @@ class Email:
 
     def __post_init__(self) -> None:
         normalised = Email.normalise(self.value)
-        if len(normalised) > 254 or not _EMAIL.match(normalised):
+        if len(normalised) > EMAIL_MAX_LENGTH or not _EMAIL.match(normalised):
             raise InvalidEmailError(field="email")
         object.__setattr__(self, "value", normalised)
 
