@@ -95,7 +95,9 @@ def login_table(measurements: Measurements) -> str:
 def memory_lines(
     after_start: Memory | None, after_load: Memory, ceilings: dict[str, Memory]
 ) -> str:
-    lines = [f"Portico after the whole load: {after_load.describe()}"]
+    lines = [
+        f"Portico after the whole load (and 2 s for requests in flight): {after_load.describe()}"
+    ]
     if after_start is not None:
         lines.append(f"Portico once ready, before any load: {after_start.rss_kib / 1024:.1f} MiB")
     for name, memory in ceilings.items():

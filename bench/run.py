@@ -34,6 +34,9 @@ from bench.wrk import WrkMissingError, WrkOptions, find_wrk, wrk_version
 LOG_TAIL_LINES = 30
 
 
+SETTLE_SECONDS = 2.0
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
@@ -70,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for number in range(1, options.rounds + 1):
                 bench.round(number, measurements)
             assert stack.portico is not None
+            # The requests still in flight when wrk stops (a login stream's last hashes
+            # take up to a second) finish first: what is read is what the load left.
+            time.sleep(SETTLE_SECONDS)
             after_load = read_memory(stack.portico.pid)
             ceilings = {name: read_memory(p.pid) for name, p in stack.ceilings.items()}
             _results(measurements)

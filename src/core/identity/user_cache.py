@@ -32,6 +32,7 @@ and every use case that checks a password reads the user from the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Iterable, Mapping
@@ -258,11 +259,18 @@ class UserCache:
 class CachedUsers:
     """`get`: the active user with this id, served by `UserCache` and read from the
     database only on a miss. Database errors propagate and nothing is cached; a miss is
-    never cached (deleted users stay refused)."""
+    never cached (deleted users stay refused).
+
+    Concurrent misses of one user under one generation share one load (a burst after
+    the entry expired costs one query, not one per request in flight). A load is shared
+    only with readers that saw the same generation, so a reader that comes after a
+    change (which gave the user a new generation) never gets a user loaded before it.
+    """
 
     def __init__(self, uow: IdentityUnitOfWorkFactory, cache: UserCache) -> None:
         self._uow = uow
         self._cache = cache
+        self._loading: dict[tuple[int, str], asyncio.Future[User | None]] = {}
 
     @property
     def cache(self) -> UserCache:
@@ -288,8 +296,25 @@ class CachedUsers:
     ) -> User | None:
         if cached is not None:
             return cached
+        if generation is None:  # the cache is down: nothing to share or store
+            return await self._load(user_id)
+        key = (user_id, generation)
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_and_store(user_id, generation))
+            self._loading[key] = loading
+            loading.add_done_callback(lambda done: self._finished(key, done))
+        # Shielded: one reader giving up must not cancel the load the others wait for.
+        return await asyncio.shield(loading)
+
+    def _finished(self, key: tuple[int, str], done: asyncio.Future[User | None]) -> None:
+        self._loading.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here: every reader may have given up meanwhile
+
+    async def _load_and_store(self, user_id: int, generation: str) -> User | None:
         user = await self._load(user_id)
-        if user is not None and generation is not None:
+        if user is not None:
             await self._cache.store(user, generation)
         return user
 

@@ -449,6 +449,75 @@ async def test_a_load_racing_a_change_never_leaves_a_stale_entry(world: CacheWor
     assert fresh is not None and fresh.username == Username("renamed")
 
 
+class CountingStore(PausingStore):
+    """A pausing store that counts the read-only loads of users."""
+
+    def __init__(self, inner: IdentityUnitOfWorkFactory) -> None:
+        super().__init__(inner)
+        self.loads = 0
+
+    def __call__(self, *, read_only: bool = False) -> IdentityUnitOfWork:
+        if read_only:
+            self.loads += 1
+        return super().__call__(read_only=read_only)
+
+
+async def test_concurrent_misses_share_one_load(world: CacheWorld) -> None:
+    user_id = await world.signed_up()
+    await world.users.get(user_id)  # a generation exists; the entry is then dropped
+    await world.cache.delete(user_key(user_id))
+    counting = CountingStore(world.store)
+    reader = CachedUsers(counting, world.users.cache)
+
+    burst = [asyncio.create_task(reader.get(user_id)) for _ in range(20)]
+    await asyncio.wait_for(counting.read_done.wait(), 5)
+    counting.release.set()
+    users = await asyncio.gather(*burst)
+    assert counting.loads == 1  # one query for the whole burst
+    assert all(u is not None and u.id == user_id for u in users)
+    assert reader._loading == {}  # nothing left behind
+
+
+async def test_a_reader_after_a_change_never_joins_a_load_begun_before_it(
+    world: CacheWorld,
+) -> None:
+    user_id = await world.signed_up()
+    await world.users.get(user_id)
+    await world.cache.delete(user_key(user_id))
+    pausing = CountingStore(world.store)
+    reader = CachedUsers(pausing, world.users.cache)
+
+    early = asyncio.create_task(reader.get(user_id))  # loads the old user and waits
+    await asyncio.wait_for(pausing.read_done.wait(), 5)
+    await world.accounts.update_profile(user_id, username="renamed")  # new generation
+    late = asyncio.create_task(reader.get(user_id))
+    for _ in range(100):  # let it read the cache and start (or join) a load
+        await asyncio.sleep(0)
+    assert pausing.loads == 2  # its own load: the early one is of another generation
+    pausing.release.set()
+    old, new = await asyncio.gather(early, late)
+    assert old is not None and old.username == Username("ada")
+    assert new is not None and new.username == Username("renamed")
+
+
+async def test_a_reader_giving_up_does_not_cancel_the_shared_load(world: CacheWorld) -> None:
+    user_id = await world.signed_up()
+    await world.users.get(user_id)
+    await world.cache.delete(user_key(user_id))
+    pausing = CountingStore(world.store)
+    reader = CachedUsers(pausing, world.users.cache)
+    impatient = asyncio.create_task(reader.get(user_id))
+    await asyncio.wait_for(pausing.read_done.wait(), 5)
+    patient = asyncio.create_task(reader.get(user_id))
+    for _ in range(100):  # let it join the load in flight
+        await asyncio.sleep(0)
+    impatient.cancel()
+    pausing.release.set()
+    user = await patient
+    assert user is not None and user.id == user_id and pausing.loads == 1
+    assert impatient.cancelled()
+
+
 # --- a cache that is down -----------------------------------------------------------------
 
 
