@@ -3,11 +3,13 @@
 | scenario | Portico | its ceiling |
 |---|---|---|
 | `GET /health` | `/health`, no cookie | health ceiling `/health` (same body and type) |
+| `GET /health`, same headers | `/health` | health ceiling `/health-with-headers` (+ headers) |
 | `GET /api/v1/auth/csrf` | anonymous, rate limited | health ceiling's bare `/api/v1/auth/csrf` |
 | cookie `GET /api/v1/users/me` | session cookie | minimal-I/O ceiling, same cookie |
 | bearer `GET /api/v1/users/me` | access token | minimal-I/O ceiling, session cookie |
 
-Then "reads during a login stream": cookie `/users/me` on Portico while a second wrk
+(`+ headers`: the security headers and a fresh `X-Request-ID`, which every Portico answer
+carries.) Then "reads during a login stream": cookie `/users/me` on Portico while a second wrk
 logs a different account in over and over (`POST /api/v1/auth/login`, argon2id each
 time), compared with the idle cookie reads of the same round.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.accounts import CSRF_HEADER
+from bench.ceilings.health import HEADERS_PATH
 from bench.stack import Fixtures
 from bench.wrk import Load
 
@@ -25,7 +28,13 @@ HEALTH_CEILING = "health ceiling"
 IO_CEILING = "minimal-I/O ceiling"
 COOKIE_READS = "cookie /users/me"
 # In run order: the cookie reads come last, next to the login stream they anchor.
-TITLES = ("/health", "anonymous /auth/csrf", "bearer /users/me", COOKIE_READS)
+TITLES = (
+    "/health",
+    "/health, same headers",
+    "anonymous /auth/csrf",
+    "bearer /users/me",
+    COOKIE_READS,
+)
 # Each scenario on both targets, then the reads during the login stream.
 RUNS_PER_ROUND = 2 * len(TITLES) + 1
 
@@ -54,11 +63,17 @@ def build_scenarios(fx: Fixtures, access_token: str) -> list[Scenario]:
         Scenario(
             TITLES[1],
             HEALTH_CEILING,
+            Load(f"{fx.health_ceiling_url}{HEADERS_PATH}"),
+            Load(f"{fx.portico_url}/health"),
+        ),
+        Scenario(
+            TITLES[2],
+            HEALTH_CEILING,
             Load(f"{fx.health_ceiling_url}{csrf}"),
             Load(f"{fx.portico_url}{csrf}"),
         ),
         Scenario(
-            TITLES[2],
+            TITLES[3],
             IO_CEILING,
             Load(f"{fx.io_ceiling_url}{me}", cookie),
             Load(f"{fx.portico_url}{me}", bearer),

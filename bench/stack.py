@@ -170,6 +170,7 @@ class BenchStack:
                 f"--health-content-type={health.headers['content-type']}",
                 f"--csrf-cookie={csrf_cookie}",
                 f"--csrf-token-length={len(csrf.json()['csrf_token'])}",
+                f"--health-headers-json={json.dumps(_answer_headers(health))}",
             ],
             env,
             health_port,
@@ -252,3 +253,12 @@ class BenchStack:
             self.teardown_notes.append(f"dropped database {self.database.name}")
         except Exception as exc:
             self.teardown_notes.append(f"could not drop database {self.database.name}: {exc}")
+
+
+# Set per answer by the server or the response itself, so not copied to the ceiling.
+_NOT_COPIED = frozenset({"content-length", "content-type", "date", "server", "x-request-id"})
+
+
+def _answer_headers(response: httpx.Response) -> dict[str, str]:
+    """The headers Portico adds to every answer (security headers and the like)."""
+    return {k: v for k, v in response.headers.items() if k.lower() not in _NOT_COPIED}
