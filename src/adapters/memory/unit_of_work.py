@@ -29,6 +29,7 @@ from adapters.memory.refresh_tokens import (
 )
 from adapters.memory.transaction import PendingWrites
 from adapters.memory.users import InMemoryUserRepository, InMemoryUserState
+from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
 
@@ -96,7 +97,7 @@ class InMemoryDatabase:
         raise AttributeError(name)
 
 
-class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
+class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork, BillingUnitOfWork):
     """A transaction over an `InMemoryDatabase` (contract: the core `UnitOfWork`).
 
     Commit checks every repository, then applies every one, under the database's lock:
@@ -144,7 +145,9 @@ class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
             repository._rollback()
 
 
-class InMemoryUnitOfWorkFactory(IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory):
+class InMemoryUnitOfWorkFactory(
+    IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory, BillingUnitOfWorkFactory
+):
     """Owns one `InMemoryDatabase` (`.database`); each call opens a unit of work on it.
 
     `jobs` is the outbox store to enqueue into (shared with the relay's `InMemoryOutbox`);

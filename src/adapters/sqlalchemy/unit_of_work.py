@@ -25,6 +25,7 @@ from adapters.sqlalchemy.oauth_identities import (
 from adapters.sqlalchemy.one_time_tokens import SqlAlchemyOneTimeTokenRepository
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.refresh_tokens import SqlAlchemyRefreshTokenRepository
+from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
 from core.shared.clock import Clock
@@ -60,7 +61,7 @@ _CONSTRAINT_ERRORS: ConstraintErrors = {
 }
 
 
-class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
+class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork, BillingUnitOfWork):
     """One database transaction over every repository in `TABLES` and the outbox.
 
     Contract (the core `UnitOfWork`): `async with uow:`; nothing is visible to others
@@ -112,7 +113,9 @@ class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork):
             await self._session.rollback()
 
 
-class SqlAlchemyUnitOfWorkFactory(IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory):
+class SqlAlchemyUnitOfWorkFactory(
+    IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory, BillingUnitOfWorkFactory
+):
     """Opens a new `SqlAlchemyUnitOfWork` on `engine` per call.
 
     `clock` dates enqueued jobs (give it the relay's clock); `on_jobs_committed` is

@@ -1,0 +1,1 @@
+"""Billing: tiers, products, enterprise overrides, credits and entitlements."""
