@@ -14,7 +14,13 @@ from core.platform.jobs import JobHandler
 from entrypoints.bootstrap.container import PORTS, Container, _caller_reads
 from entrypoints.bootstrap.jobs import JOB_HANDLERS, PERIODIC_JOBS, bind_handlers
 from entrypoints.bootstrap.policies import POLICIES
-from entrypoints.bootstrap.services import DECORATORS, FALLBACKS, SERVICES, Services
+from entrypoints.bootstrap.services import (
+    COLLECTIONS,
+    DECORATORS,
+    FALLBACKS,
+    SERVICES,
+    Services,
+)
 from tests.unit.core.identity_world import World
 
 
@@ -37,10 +43,11 @@ def _constructor_needs(kind: type) -> dict[str, object]:
 
 
 def test_every_service_needs_only_what_the_tables_provide() -> None:
-    provided = set(PORTS) | set(SERVICES)
+    provided = set(PORTS) | set(SERVICES) | set(COLLECTIONS)
     policy_types = {typing.get_type_hints(make)["return"] for make in POLICIES}
     provided |= policy_types
-    built = [*SERVICES, *DECORATORS.values(), *FALLBACKS.values()]
+    members = [member for group in COLLECTIONS.values() for member in group]
+    built = [*SERVICES, *DECORATORS.values(), *FALLBACKS.values(), *members]
     missing = {
         f"{kind.__name__}.{name}: {hint}"
         for kind in built

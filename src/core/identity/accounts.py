@@ -134,6 +134,42 @@ class AccountService:
                 await uow.commit()
         return user
 
+    async def set_tier(
+        self,
+        user_id: int,
+        tier_code: str,
+        *,
+        actor_id: int | None = None,
+        reason: str = "",
+        client: ClientInfo = NO_CLIENT,
+    ) -> User:
+        """Put the user on `tier_code` (billing decides which tiers exist and who gets
+        one; identity keeps the code and forgets the cached user, as for any change).
+        Audited as `account.tier_changed` with the old and new codes, in the same
+        transaction; a user already on the tier is returned unchanged, unaudited."""
+        async with self._uow() as uow:
+            user = await uow.users.lock(user_id)
+            if user is None:
+                raise UserNotFoundError()
+            if user.tier_code == tier_code:
+                return user
+            previous = user.tier_code
+            user = await uow.users.update(user.copy(tier_code=tier_code))
+            await uow.audit.record(
+                identity_entry(
+                    IdentityAction.TIER_CHANGED,
+                    now=self._clock.now(),
+                    client=client,
+                    actor_id=actor_id,
+                    user_id=user_id,
+                    previous=previous,
+                    tier=tier_code,
+                    reason=reason or None,
+                )
+            )
+            await uow.commit()
+        return user
+
     async def delete_account(
         self, user_id: int, password: str, *, client: ClientInfo = NO_CLIENT
     ) -> None:

@@ -34,6 +34,8 @@ class IdentityAction(StrEnum):
     TOKEN_REVOKED = "auth.token_revoked"
     # An OAuth provider account was linked to a user (new account or verified email).
     OAUTH_LINKED = "account.oauth_linked"
+    # Billing put the user on another tier (a subscription, support, an override).
+    TIER_CHANGED = "account.tier_changed"
 
 
 def identity_entry(

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from dependency_injector import containers, providers
 
+from core.billing.ports import BillingUnitOfWorkFactory
 from core.identity.callers import CallerReader
 from core.identity.oauth import OAuthProviders
 from core.identity.ports import (
@@ -196,6 +197,7 @@ PORTS: Mapping[type, str] = {
     TokenGenerator: "tokens",
     IdentityUnitOfWorkFactory: "unit_of_work",
     NotificationsUnitOfWorkFactory: "unit_of_work",
+    BillingUnitOfWorkFactory: "unit_of_work",
     Outbox: "outbox",
     JobDispatcher: "job_dispatcher",
     LocalJobQueue: "local_jobs",

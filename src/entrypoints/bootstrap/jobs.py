@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from core.billing.reservations import SWEEP_RESERVATIONS_JOB, ReservationService
 from core.identity.one_time_tokens import PURGE_EXPIRED_TOKENS_JOB, TokenMaintenanceService
 from core.identity.recovery import SEND_PASSWORD_RESET_JOB, PasswordResetService
 from core.identity.verification import SEND_VERIFICATION_EMAIL_JOB, EmailVerificationService
@@ -28,6 +29,7 @@ JOB_HANDLERS: Mapping[str, Callable[..., Any]] = {
     SEND_VERIFICATION_EMAIL_JOB: EmailVerificationService.handle_send_verification_email,
     SEND_PASSWORD_RESET_JOB: PasswordResetService.handle_send_password_reset,
     PURGE_EXPIRED_TOKENS_JOB: TokenMaintenanceService.handle_purge_expired_tokens,
+    SWEEP_RESERVATIONS_JOB: ReservationService.handle_sweep_reservations,
 }
 
 # Enqueued once per period (each needs a handler above). Celery beat enqueues them in
@@ -36,6 +38,7 @@ JOB_HANDLERS: Mapping[str, Callable[..., Any]] = {
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(PURGE_JOBS_JOB, every_seconds=3600),
     PeriodicJob(PURGE_EXPIRED_TOKENS_JOB, every_seconds=3600),
+    PeriodicJob(SWEEP_RESERVATIONS_JOB, every_seconds=60),
 )
 
 ExtraHandlers = Callable[[Services, Settings], Mapping[str, JobHandler]]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.billing.credits import CreditPolicy
+from core.billing.entitlements import BillingPolicy
 from core.identity.passwords import PasswordPolicy
 from core.identity.policy import AccountLinkPolicy, SessionPolicy
 from core.identity.throttle import LoginThrottlePolicy
@@ -87,6 +89,27 @@ def job_policy(settings: Settings) -> JobPolicy:
     )
 
 
+def billing_policy(settings: Settings) -> BillingPolicy:
+    b = settings.billing
+    return BillingPolicy(
+        upgrade_url=_upgrade_url(settings), entitlements_ttl_seconds=b.entitlements_ttl_seconds
+    )
+
+
+def credit_policy(settings: Settings) -> CreditPolicy:
+    b = settings.billing
+    return CreditPolicy(
+        reservation_ttl_seconds=b.reservation_ttl_seconds,
+        audit_spend_threshold=b.audit_spend_threshold,
+        upgrade_url=_upgrade_url(settings),
+    )
+
+
+def _upgrade_url(settings: Settings) -> str:
+    configured = settings.billing.upgrade_url
+    return configured or settings.accounts.frontend_url.rstrip("/") + "/pricing"
+
+
 POLICIES: tuple[Callable[[Settings], object], ...] = (
     session_policy,
     password_policy,
@@ -95,6 +118,8 @@ POLICIES: tuple[Callable[[Settings], object], ...] = (
     user_cache_policy,
     account_links,
     job_policy,
+    billing_policy,
+    credit_policy,
 )
 
 

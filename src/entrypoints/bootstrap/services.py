@@ -8,11 +8,23 @@ costs ~100 us).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import punq
 
+from core.billing.catalog import CatalogService
+from core.billing.credits import CreditService
+from core.billing.entitlements import EntitlementCache, EntitlementService
+from core.billing.plans import PlanService
+from core.billing.reservations import ReservationService
+from core.billing.resolvers import (
+    CreditResolver,
+    EnterpriseResolver,
+    EntitlementResolvers,
+    ProductResolver,
+    TierResolver,
+)
 from core.identity.callers import CallerReader, SeparateCallerReader
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.identity.service import (
@@ -48,7 +60,21 @@ SERVICES: tuple[type, ...] = (
     TokenMaintenanceService,
     TokenService,
     OAuthService,
+    # billing
+    EntitlementCache,
+    CatalogService,
+    PlanService,
+    CreditService,
+    ReservationService,
+    EntitlementService,
 )
+
+# A type that stands for several classes, built (autowired, once) in this order: a
+# service asking for it gets them all. A new business model is one resolver class and
+# its line here (README: "Entitlements").
+COLLECTIONS: Mapping[type, tuple[type, ...]] = {
+    EntitlementResolvers: (TierResolver, ProductResolver, EnterpriseResolver, CreditResolver),
+}
 
 # A port every service gets through a wrapper: the wrapper is built once, with the
 # adapter as its `inner` argument and the rest autowired.
@@ -104,9 +130,26 @@ def build_services(
             registry.register(kind, factory=decorator, scope=punq.Scope.singleton, inner=instance)
     for kind, policy in policies.items():
         registry.register(kind, instance=policy)
+    for collection, members in COLLECTIONS.items():
+        for member in members:
+            registry.register(member, scope=punq.Scope.singleton)
+        registry.register(
+            collection,
+            factory=_collection(registry, collection, members),
+            scope=punq.Scope.singleton,
+        )
     for service in SERVICES:
         registry.register(service, scope=punq.Scope.singleton)
     resolved: dict[type, Any] = {}
-    for kind in (*ports, *policies, *SERVICES):
+    for kind in (*ports, *policies, *COLLECTIONS, *SERVICES):
         resolved[kind] = registry.resolve(kind)
     return Services(resolved)
+
+
+def _collection(
+    registry: punq.Container, collection: type, members: tuple[type, ...]
+) -> Callable[[], object]:
+    def build() -> object:
+        return collection([registry.resolve(member) for member in members])
+
+    return build

@@ -262,6 +262,19 @@ class MemcachedSettings(BaseModel):
     max_pool_size: int = Field(16, ge=1)
 
 
+class BillingSettings(BaseModel):
+    # Where refusals (no credits, feature or limit not in the plan) send people to buy
+    # more; unset: the front end's `/pricing` (`PORTICO_ACCOUNTS__FRONTEND_URL`).
+    upgrade_url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    # How long a user's entitlements are served from the cache at most (a change of the
+    # catalog, a purchase or an override forgets them at once).
+    entitlements_ttl_seconds: int = Field(300, ge=1, le=86_400)
+    # A credit reservation left open (a crashed call) is closed by the sweep after this.
+    reservation_ttl_seconds: int = Field(15 * 60, ge=10, le=7 * 24 * 3600)
+    # Spends of at least this many credits are audited (grants and refunds always are).
+    audit_spend_threshold: int = Field(1000, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PORTICO_",
@@ -290,6 +303,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     memcached: MemcachedSettings = Field(default_factory=MemcachedSettings)
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 
