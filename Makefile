@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run migrate test test-http-edge lint typecheck format clean worker beat bench
+.PHONY: install run migrate seed test test-http-edge lint typecheck format clean worker beat bench
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,11 @@ $(VENV)/.installed: pyproject.toml
 migrate: install
 	$(BIN)/portico db upgrade
 
-run: migrate
+# The default tiers and credit packs, where missing (idempotent).
+seed: migrate
+	$(BIN)/portico seed
+
+run: seed
 	$(BIN)/portico serve --host $(HOST) --port $(PORT)
 
 # Celery (PORTICO_JOBS__RUNNER=celery and PORTICO_CELERY__BROKER_URL must be set).

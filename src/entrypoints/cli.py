@@ -63,6 +63,76 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    """`portico seed`: the default tiers and credit packs, where missing (idempotent)."""
+    import asyncio
+
+    from core.billing.catalog import CatalogService
+    from core.billing.seed import seed_catalog
+    from entrypoints.bootstrap.runtime import start_runtime
+
+    async def run() -> int:
+        runtime = await start_runtime(settings, run_jobs=False)
+        try:
+            report = await seed_catalog(runtime.get(CatalogService))
+        finally:
+            await runtime.aclose()
+        for label in report.created:
+            print(f"created {label}")
+        for label in report.kept:
+            print(f"kept {label} (exists)")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _credits(args: argparse.Namespace, settings: Settings) -> int:
+    """`portico credits grant --email E --amount N --reason TEXT`: one ledger entry and
+    one audit record (support staff)."""
+    import asyncio
+    import json
+    import uuid
+
+    from core.billing.credits import CreditService
+    from core.identity.service import AccountService
+    from core.shared.errors import DomainError
+    from entrypoints.bootstrap.runtime import start_runtime
+
+    async def run() -> int:
+        runtime = await start_runtime(settings, run_jobs=False)
+        try:
+            user = await runtime.get(AccountService).get_by_email(args.email)
+            assert user.id is not None
+            entry = await runtime.get(CreditService).grant(
+                user.id,
+                args.amount,
+                idempotency_key=args.idempotency_key or f"cli:{uuid.uuid4().hex}",
+                source="cli",
+                note=args.reason,
+            )
+        except DomainError as exc:
+            print(f"portico: {exc.detail}", file=sys.stderr)
+            return 1
+        finally:
+            await runtime.aclose()
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "user_id": user.id,
+                        "granted": entry.delta,
+                        "balance": entry.balance_after,
+                        "entry_id": entry.id,
+                    }
+                )
+            )
+        else:
+            print(f"granted {entry.delta} credits to {args.email}: balance {entry.balance_after}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
     """`portico check-config [--json]`: the production security report; exit 1 on errors.
 
@@ -103,6 +173,16 @@ def _check_config(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if errors else 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portico", description="Portico backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +205,21 @@ def build_parser() -> argparse.ArgumentParser:
     retry = job_actions.add_parser("retry", help="make a dead job pending again")
     retry.add_argument("job_id", type=int)
     jobs.set_defaults(handler=_jobs)
+
+    seed = commands.add_parser("seed", help="create the default tiers and credit packs")
+    seed.set_defaults(handler=_seed)
+
+    credits = commands.add_parser("credits", help="credits: grant")
+    credit_actions = credits.add_subparsers(dest="action", required=True)
+    grant = credit_actions.add_parser("grant", help="give a user credits (audited)")
+    grant.add_argument("--email", required=True)
+    grant.add_argument("--amount", type=_positive_int, required=True)
+    grant.add_argument("--reason", required=True, help="why (kept in the ledger entry)")
+    grant.add_argument(
+        "--idempotency-key", help="the same key again grants nothing more (default: new)"
+    )
+    grant.add_argument("--json", action="store_true", help="print the result as JSON")
+    credits.set_defaults(handler=_credits)
 
     check = commands.add_parser(
         "check-config",

@@ -16,6 +16,8 @@ from enum import StrEnum
 from core.shared.errors import RuleViolationError
 
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+# Features may name things with their own punctuation: `model:gpt-4o-mini`.
+_FEATURE = re.compile(r"[a-z][a-z0-9_.:-]{0,99}\Z")
 MAX_NAME_LENGTH = 200
 MAX_REASON_LENGTH = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -68,8 +70,20 @@ def _check_limits(limits: Mapping[str, LimitSpec]) -> dict[str, LimitSpec]:
     return {check_code(name, "limit"): spec for name, spec in limits.items()}
 
 
+def check_feature(value: str) -> str:
+    """`value` if it is a feature: a lowercase letter, then letters, digits and `_.:-`."""
+    if not isinstance(value, str) or not _FEATURE.match(value):
+        raise RuleViolationError("A feature is lowercase letters, digits and _.:-", field="feature")
+    return value
+
+
+def model_feature(model: str) -> str:
+    """The feature that lets a user call `model` (`model:<name>`)."""
+    return check_feature(f"model:{model.lower()}")
+
+
 def _check_features(features: frozenset[str] | set[str] | tuple[str, ...]) -> frozenset[str]:
-    return frozenset(check_code(feature, "feature") for feature in features)
+    return frozenset(check_feature(feature) for feature in features)
 
 
 def _check_money(amount: int, what: str) -> int:

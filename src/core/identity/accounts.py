@@ -120,6 +120,14 @@ class AccountService:
             raise UserNotFoundError()
         return user
 
+    async def get_by_email(self, email: str) -> User:
+        """The active account with this address (operators' tools; `UserNotFoundError`)."""
+        async with self._uow(read_only=True) as uow:
+            user = await uow.users.get_by_email(Email(email))
+        if user is None:
+            raise UserNotFoundError()
+        return user
+
     async def update_profile(self, user_id: int, *, username: str | None = None) -> User:
         async with self._uow() as uow:
             user = await uow.users.get(user_id)

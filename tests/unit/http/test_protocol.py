@@ -137,6 +137,9 @@ EXPECTED_OPERATIONS = {
     ("delete", "/api/v1/auth/sessions/{session_id}"): {"204", "401", "403", "404", "503"},
     ("get", "/api/v1/users/me"): {"200", "401", "503"},
     ("get", "/api/v1/notifications/preferences"): {"200", "401", "503"},
+    ("get", "/api/v1/tiers"): {"200", "429", "503"},
+    ("get", "/api/v1/me/entitlements"): {"200", "401", "503"},
+    ("get", "/api/v1/credits"): {"200", "401", "422", "503"},
     ("put", "/api/v1/notifications/preferences"): {
         "200",
         "400",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from entrypoints.http.endpoints import EndpointGroup
 from entrypoints.http.routes import system
-from entrypoints.http.routes.v1 import auth, notifications, oauth, recovery, tokens, users
+from entrypoints.http.routes.v1 import (
+    auth,
+    billing,
+    notifications,
+    oauth,
+    recovery,
+    tokens,
+    users,
+)
 
 ALL_GROUPS: tuple[EndpointGroup, ...] = (
     system.group,
@@ -14,4 +22,5 @@ ALL_GROUPS: tuple[EndpointGroup, ...] = (
     recovery.group,
     users.group,
     notifications.group,
+    billing.group,
 )
