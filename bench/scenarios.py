@@ -7,6 +7,7 @@
 | `GET /api/v1/auth/csrf` | anonymous, rate limited | health ceiling's bare `/api/v1/auth/csrf` |
 | cookie `GET /api/v1/users/me` | session cookie | minimal-I/O ceiling, same cookie |
 | bearer `GET /api/v1/users/me` | access token | minimal-I/O ceiling, session cookie |
+| cookie `GET /api/v1/me/entitlements` | session cookie | minimal-I/O ceiling's `/users/me` |
 
 (`+ headers`: the security headers and a fresh `X-Request-ID`, which every Portico answer
 carries.) Then "reads during a login stream": cookie `/users/me` on Portico while a second wrk
@@ -33,6 +34,7 @@ TITLES = (
     "/health, same headers",
     "anonymous /auth/csrf",
     "bearer /users/me",
+    "cookie /me/entitlements",
     COOKIE_READS,
 )
 # Each scenario on both targets, then the reads during the login stream.
@@ -77,6 +79,12 @@ def build_scenarios(fx: Fixtures, access_token: str) -> list[Scenario]:
             IO_CEILING,
             Load(f"{fx.io_ceiling_url}{me}", cookie),
             Load(f"{fx.portico_url}{me}", bearer),
+        ),
+        Scenario(
+            TITLES[4],
+            IO_CEILING,
+            Load(f"{fx.io_ceiling_url}{me}", cookie),
+            Load(f"{fx.portico_url}/api/v1/me/entitlements", cookie),
         ),
         Scenario(
             COOKIE_READS,
