@@ -61,7 +61,9 @@ async def unit_of_work_factory(
     if url is None:
         yield InMemoryUnitOfWorkFactory()
         return
-    engine = create_engine(url, pool_size=12)
+    # Generous waits: the concurrency cases start hundreds of units at once on a small
+    # shared machine; they queue for a connection (and on SQLite for the write lock).
+    engine = create_engine(url, pool_size=12, pool_timeout=60, connect_timeout=60)
     try:
         await create_tables(engine, metadata)
         yield SqlAlchemyUnitOfWorkFactory(engine)
