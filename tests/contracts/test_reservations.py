@@ -186,6 +186,17 @@ async def test_close_moves_a_held_reservation_once(
     assert await close(billing_uow, held.id + 1000) is None
 
 
+async def test_close_refuses_to_close_as_held(
+    identity_uow: IdentityUnitOfWorkFactory, billing_uow: BillingUnitOfWorkFactory
+) -> None:
+    (alice,) = await add_users(identity_uow, 1)
+    (held,) = await add(billing_uow, reservation(alice))
+    assert held.id is not None
+    with pytest.raises(ValueError):
+        await close(billing_uow, held.id, HELD, 0)
+    assert await get(billing_uow, held.id) == held
+
+
 async def test_a_rolled_back_close_leaves_the_reservation_held(
     identity_uow: IdentityUnitOfWorkFactory, billing_uow: BillingUnitOfWorkFactory
 ) -> None:
@@ -233,6 +244,7 @@ async def test_expired_lists_held_reservations_past_expiry_oldest_first(
         reservation(alice, "future", expires_in=1),
         reservation(bob, "closed", expires_in=-500),
         reservation(alice, "middle", expires_in=-60),
+        reservation(bob, "middle-twin", expires_in=-60),
     )
     by_key = {item.idempotency_key: item for item in stored}
     closed_id = by_key["closed"].id
@@ -240,9 +252,11 @@ async def test_expired_lists_held_reservations_past_expiry_oldest_first(
     assert await close(billing_uow, closed_id, RELEASED, 0) is not None
     async with billing_uow(read_only=True) as tx:
         due = await tx.reservations.expired(NOW, 10)
+        # Equal expiry times come in the order they were added.
         assert [item.idempotency_key for item in due] == [
             "earliest",
             "middle",
+            "middle-twin",
             "late",
             "exactly-now",
         ]
