@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from adapters.memory.audit import InMemoryAuditLog, InMemoryAuditState
+from adapters.memory.credits import InMemoryCreditLedger, InMemoryCreditState
 from adapters.memory.jobs import InMemoryJobQueue, InMemoryJobStore
 from adapters.memory.notifications import (
     InMemoryNotificationPreferencesRepository,
@@ -27,7 +28,12 @@ from adapters.memory.refresh_tokens import (
     InMemoryRefreshTokenRepository,
     InMemoryRefreshTokenState,
 )
+from adapters.memory.reservations import (
+    InMemoryReservationRepository,
+    InMemoryReservationState,
+)
 from adapters.memory.transaction import PendingWrites
+from adapters.memory.usage import InMemoryUsageCounters, InMemoryUsageState
 from adapters.memory.users import InMemoryUserRepository, InMemoryUserState
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
@@ -52,6 +58,14 @@ def _user_exists(unit: InMemoryUnitOfWork) -> Callable[[int], Any]:
     return exists
 
 
+def _reservation_exists(unit: InMemoryUnitOfWork) -> Callable[[int], Any]:
+    async def exists(reservation_id: int) -> bool:
+        # The ledger's foreign key to the reservation an entry moves credits for.
+        return await unit.reservations.get(reservation_id) is not None
+
+    return exists
+
+
 # Every repository, by the attribute name the core's unit-of-work Protocols give it.
 TABLES: Mapping[str, Table] = {
     "users": Table(InMemoryUserState, lambda state, _: InMemoryUserRepository(state)),
@@ -69,6 +83,19 @@ TABLES: Mapping[str, Table] = {
     "notification_preferences": Table(
         InMemoryNotificationState,
         lambda state, unit: InMemoryNotificationPreferencesRepository(state, _user_exists(unit)),
+    ),
+    "credits": Table(
+        InMemoryCreditState,
+        lambda state, unit: InMemoryCreditLedger(
+            state, _user_exists(unit), _reservation_exists(unit)
+        ),
+    ),
+    "reservations": Table(
+        InMemoryReservationState,
+        lambda state, unit: InMemoryReservationRepository(state, _user_exists(unit)),
+    ),
+    "usage": Table(
+        InMemoryUsageState, lambda state, unit: InMemoryUsageCounters(state, _user_exists(unit))
     ),
     # The outbox: jobs are rows written in the same transaction.
     "jobs": Table(InMemoryJobStore, lambda store, _: InMemoryJobQueue(store)),

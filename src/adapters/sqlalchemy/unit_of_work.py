@@ -10,6 +10,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.audit import SqlAlchemyAuditLog
+from adapters.sqlalchemy.credits import CREDIT_CONSTRAINT_ERRORS, SqlAlchemyCreditLedger
 from adapters.sqlalchemy.engine import READ_ONLY, session_factory
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.identity import USER_CONSTRAINT_ERRORS, SqlAlchemyUserRepository
@@ -25,6 +26,11 @@ from adapters.sqlalchemy.oauth_identities import (
 from adapters.sqlalchemy.one_time_tokens import SqlAlchemyOneTimeTokenRepository
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.refresh_tokens import SqlAlchemyRefreshTokenRepository
+from adapters.sqlalchemy.reservations import (
+    RESERVATION_CONSTRAINT_ERRORS,
+    SqlAlchemyReservationRepository,
+)
+from adapters.sqlalchemy.usage_counters import SqlAlchemyUsageCounters
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
@@ -51,6 +57,9 @@ TABLES: Mapping[str, Table] = {
     "notification_preferences": Table(
         SqlAlchemyNotificationPreferencesRepository, NOTIFICATION_CONSTRAINT_ERRORS
     ),
+    "credits": Table(SqlAlchemyCreditLedger, CREDIT_CONSTRAINT_ERRORS),
+    "reservations": Table(SqlAlchemyReservationRepository, RESERVATION_CONSTRAINT_ERRORS),
+    "usage": Table(SqlAlchemyUsageCounters),
 }
 # Every constraint a repository names, so a violation that only surfaces at commit
 # still maps to the same leaf error.
