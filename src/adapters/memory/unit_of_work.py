@@ -10,6 +10,12 @@ from types import TracebackType
 from typing import Any, Self
 
 from adapters.memory.audit import InMemoryAuditLog, InMemoryAuditState
+from adapters.memory.catalog import (
+    InMemoryProductRepository,
+    InMemoryProductState,
+    InMemoryTierRepository,
+    InMemoryTierState,
+)
 from adapters.memory.credits import InMemoryCreditLedger, InMemoryCreditState
 from adapters.memory.jobs import InMemoryJobQueue, InMemoryJobStore
 from adapters.memory.notifications import (
@@ -23,6 +29,12 @@ from adapters.memory.oauth_identities import (
 from adapters.memory.one_time_tokens import (
     InMemoryOneTimeTokenRepository,
     InMemoryOneTimeTokenState,
+)
+from adapters.memory.purchases import (
+    InMemoryOverrideRepository,
+    InMemoryOverrideState,
+    InMemoryPurchaseRepository,
+    InMemoryPurchaseState,
 )
 from adapters.memory.refresh_tokens import (
     InMemoryRefreshTokenRepository,
@@ -66,6 +78,14 @@ def _reservation_exists(unit: InMemoryUnitOfWork) -> Callable[[int], Any]:
     return exists
 
 
+def _product_exists(unit: InMemoryUnitOfWork) -> Callable[[str], Any]:
+    async def exists(code: str) -> bool:
+        # The purchases' foreign key to products, as seen by this transaction.
+        return await unit.products.get(code) is not None
+
+    return exists
+
+
 # Every repository, by the attribute name the core's unit-of-work Protocols give it.
 TABLES: Mapping[str, Table] = {
     "users": Table(InMemoryUserState, lambda state, _: InMemoryUserRepository(state)),
@@ -83,6 +103,18 @@ TABLES: Mapping[str, Table] = {
     "notification_preferences": Table(
         InMemoryNotificationState,
         lambda state, unit: InMemoryNotificationPreferencesRepository(state, _user_exists(unit)),
+    ),
+    "tiers": Table(InMemoryTierState, lambda state, _: InMemoryTierRepository(state)),
+    "products": Table(InMemoryProductState, lambda state, _: InMemoryProductRepository(state)),
+    "purchases": Table(
+        InMemoryPurchaseState,
+        lambda state, unit: InMemoryPurchaseRepository(
+            state, _user_exists(unit), _product_exists(unit)
+        ),
+    ),
+    "overrides": Table(
+        InMemoryOverrideState,
+        lambda state, unit: InMemoryOverrideRepository(state, _user_exists(unit)),
     ),
     "credits": Table(
         InMemoryCreditState,

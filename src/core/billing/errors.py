@@ -31,6 +31,11 @@ class PurchaseExistsError(ConflictError):
     default_detail = "This purchase is recorded already."
 
 
+class PurchaseNotFoundError(NotFoundError):
+    code = "purchase_not_found"
+    default_detail = "No such purchase."
+
+
 class ReservationNotFoundError(NotFoundError):
     code = "reservation_not_found"
     default_detail = "No such credit reservation."
