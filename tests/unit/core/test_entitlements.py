@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from core.billing.entitlements import EntitlementService
+from adapters.memory.cache import InMemoryCache
+from core.billing.entitlements import EntitlementCache, EntitlementService
 from core.billing.errors import FeatureNotInTierError, LimitReachedError
 from core.billing.model import (
     EnterpriseOverride,
@@ -208,7 +209,7 @@ def _service(world: BillingWorld, units: BillingUnitOfWorkFactory, **kw: Any) ->
     return EntitlementService(
         units,
         kw.get("resolvers", world.services.get(EntitlementResolvers)),
-        world.entitlements._cache,
+        kw.get("cache", world.entitlements._cache),
         world.clock,
         world.entitlements._policy,
     )
@@ -248,7 +249,8 @@ async def test_a_new_business_model_is_one_resolver(world: BillingWorld) -> None
 
     user = await world.member()
     resolvers = EntitlementResolvers([TierResolver(), BetaProgramResolver()])
-    service = _service(world, world.billing_uow, resolvers=resolvers)
+    own_cache = EntitlementCache(InMemoryCache(world.clock), world.entitlements._policy)
+    service = _service(world, world.billing_uow, resolvers=resolvers, cache=own_cache)
     await service.can_use(user, "beta_lab")
     with pytest.raises(FeatureNotInTierError):
         await world.entitlements.can_use(user, "beta_lab")  # the configured fold lacks it
