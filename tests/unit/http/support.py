@@ -3,6 +3,8 @@ that every response of the suite goes through."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import uuid
 from dataclasses import dataclass
@@ -12,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.testclient import TestClient
 
+from entrypoints.http import schemas
 from entrypoints.http.openapi import openapi_document
-from entrypoints.http.schemas import auth, notifications, problem, system, tokens, users
 from entrypoints.http.schemas.problem import Problem
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -144,7 +146,8 @@ class Browser:
 def _schema_models() -> dict[str, type[BaseModel]]:
     """Component name -> pydantic model, for every model the schemas package defines."""
     found: dict[str, type[BaseModel]] = {}
-    for module in (auth, notifications, problem, system, tokens, users):
+    for info in pkgutil.iter_modules(schemas.__path__):
+        module = importlib.import_module(f"{schemas.__name__}.{info.name}")
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel:
                 found[value.__name__] = value
