@@ -10,6 +10,12 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.audit import SqlAlchemyAuditLog
+from adapters.sqlalchemy.catalog import (
+    PRODUCT_CONSTRAINT_ERRORS,
+    TIER_CONSTRAINT_ERRORS,
+    SqlAlchemyProductRepository,
+    SqlAlchemyTierRepository,
+)
 from adapters.sqlalchemy.engine import READ_ONLY, session_factory
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.identity import USER_CONSTRAINT_ERRORS, SqlAlchemyUserRepository
@@ -23,6 +29,12 @@ from adapters.sqlalchemy.oauth_identities import (
     SqlAlchemyOAuthIdentityRepository,
 )
 from adapters.sqlalchemy.one_time_tokens import SqlAlchemyOneTimeTokenRepository
+from adapters.sqlalchemy.purchases import (
+    OVERRIDE_CONSTRAINT_ERRORS,
+    PURCHASE_CONSTRAINT_ERRORS,
+    SqlAlchemyOverrideRepository,
+    SqlAlchemyPurchaseRepository,
+)
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.refresh_tokens import SqlAlchemyRefreshTokenRepository
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
@@ -51,6 +63,10 @@ TABLES: Mapping[str, Table] = {
     "notification_preferences": Table(
         SqlAlchemyNotificationPreferencesRepository, NOTIFICATION_CONSTRAINT_ERRORS
     ),
+    "tiers": Table(SqlAlchemyTierRepository, TIER_CONSTRAINT_ERRORS),
+    "products": Table(SqlAlchemyProductRepository, PRODUCT_CONSTRAINT_ERRORS),
+    "purchases": Table(SqlAlchemyPurchaseRepository, PURCHASE_CONSTRAINT_ERRORS),
+    "overrides": Table(SqlAlchemyOverrideRepository, OVERRIDE_CONSTRAINT_ERRORS),
 }
 # Every constraint a repository names, so a violation that only surfaces at commit
 # still maps to the same leaf error.
