@@ -2,7 +2,9 @@
 
 `identity_uow`: an identity unit-of-work factory on every backend (memory, SQLite file,
 Postgres), for the suites of the repositories that live on it (audit log, one-time
-tokens). Suites that predate it define their own `backend`/`uow` fixtures.
+tokens). `billing_uow`: the same for billing's repositories (both adapters' units serve
+every context, so its units reach `users` too). Suites that predate them define their
+own `backend`/`uow` fixtures.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.schema import metadata
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from core.billing.ports import BillingUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWorkFactory
 from tests.databases import create_tables, sqlite_url
 
@@ -40,6 +43,22 @@ def identity_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[st
 async def identity_uow(
     identity_backend: tuple[str, str | None],
 ) -> AsyncIterator[IdentityUnitOfWorkFactory]:
+    _, url = identity_backend
+    if url is None:
+        yield InMemoryUnitOfWorkFactory()
+        return
+    engine = create_engine(url, pool_size=12)
+    try:
+        await create_tables(engine, metadata)
+        yield SqlAlchemyUnitOfWorkFactory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def billing_uow(
+    identity_backend: tuple[str, str | None],
+) -> AsyncIterator[BillingUnitOfWorkFactory]:
     _, url = identity_backend
     if url is None:
         yield InMemoryUnitOfWorkFactory()
