@@ -10,6 +10,12 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.audit import SqlAlchemyAuditLog
+from adapters.sqlalchemy.catalog import (
+    PRODUCT_CONSTRAINT_ERRORS,
+    TIER_CONSTRAINT_ERRORS,
+    SqlAlchemyProductRepository,
+    SqlAlchemyTierRepository,
+)
 from adapters.sqlalchemy.credits import CREDIT_CONSTRAINT_ERRORS, SqlAlchemyCreditLedger
 from adapters.sqlalchemy.engine import READ_ONLY, session_factory
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
@@ -24,6 +30,12 @@ from adapters.sqlalchemy.oauth_identities import (
     SqlAlchemyOAuthIdentityRepository,
 )
 from adapters.sqlalchemy.one_time_tokens import SqlAlchemyOneTimeTokenRepository
+from adapters.sqlalchemy.purchases import (
+    OVERRIDE_CONSTRAINT_ERRORS,
+    PURCHASE_CONSTRAINT_ERRORS,
+    SqlAlchemyOverrideRepository,
+    SqlAlchemyPurchaseRepository,
+)
 from adapters.sqlalchemy.records import Base
 from adapters.sqlalchemy.refresh_tokens import SqlAlchemyRefreshTokenRepository
 from adapters.sqlalchemy.reservations import (
@@ -57,6 +69,10 @@ TABLES: Mapping[str, Table] = {
     "notification_preferences": Table(
         SqlAlchemyNotificationPreferencesRepository, NOTIFICATION_CONSTRAINT_ERRORS
     ),
+    "tiers": Table(SqlAlchemyTierRepository, TIER_CONSTRAINT_ERRORS),
+    "products": Table(SqlAlchemyProductRepository, PRODUCT_CONSTRAINT_ERRORS),
+    "purchases": Table(SqlAlchemyPurchaseRepository, PURCHASE_CONSTRAINT_ERRORS),
+    "overrides": Table(SqlAlchemyOverrideRepository, OVERRIDE_CONSTRAINT_ERRORS),
     "credits": Table(SqlAlchemyCreditLedger, CREDIT_CONSTRAINT_ERRORS),
     "reservations": Table(SqlAlchemyReservationRepository, RESERVATION_CONSTRAINT_ERRORS),
     "usage": Table(SqlAlchemyUsageCounters),
