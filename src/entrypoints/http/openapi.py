@@ -64,9 +64,12 @@ def _is_json(content_type: str) -> bool:
 
 async def read_json_body(request: Request) -> Any:
     body = await request.body()
-    if not body.strip():
+    declared_json = _is_json(request.headers.get("content-type", ""))
+    # No body means "no fields"; but a body declared as JSON must be JSON, and
+    # whitespace alone is not.
+    if not body or (not declared_json and not body.strip()):
         return {}
-    if not _is_json(request.headers.get("content-type", "")):
+    if not declared_json:
         raise UnsupportedMediaTypeError()
     try:
         return jsonlib.loads(body)

@@ -16,12 +16,27 @@ from tests.unit.http.support import Browser, new_credentials
 
 def test_malformed_json_is_400(browser: Browser) -> None:
     browser.signup()
-    for body in (b"{", b'{"username": }', b"\xff\xfe\x00", b"[1, 2", b"1" * 5000):
+    bodies = (b"{", b'{"username": }', b"\xff\xfe\x00", b"[1, 2", b"1" * 5000, b" ", b"\r\n")
+    for body in bodies:
         response = browser.patch(
             "/api/v1/users/me", content=body, headers={"Content-Type": "application/json"}
         )
         assert response.status_code == 400, body
         assert response.json()["code"] == "malformed_json"
+
+
+def test_an_absent_body_means_no_fields(browser: Browser) -> None:
+    """Clients that send the JSON content type with no body at all are not refused;
+    whitespace declared as JSON is (the test above)."""
+    browser.signup()
+    response = browser.request(
+        "PUT",
+        "/api/v1/notifications/preferences",
+        content=b"",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json()["marketing"] is False
 
 
 def test_absurdly_deep_json_is_400_not_500(browser: Browser) -> None:
