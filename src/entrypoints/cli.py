@@ -133,6 +133,33 @@ def _credits(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _tier(args: argparse.Namespace, settings: Settings) -> int:
+    """`portico tier set --email E --code C --reason TEXT`: move a user to a tier (audited);
+    every process sharing the configured cache forgets the user's entitlements."""
+    import asyncio
+
+    from core.billing.plans import PlanService
+    from core.identity.service import AccountService
+    from core.shared.errors import DomainError
+    from entrypoints.bootstrap.runtime import start_runtime
+
+    async def run() -> int:
+        runtime = await start_runtime(settings, run_jobs=False)
+        try:
+            user = await runtime.get(AccountService).get_by_email(args.email)
+            assert user.id is not None
+            await runtime.get(PlanService).change_tier(user.id, args.code, reason=args.reason)
+        except DomainError as exc:
+            print(f"portico: {exc.detail}", file=sys.stderr)
+            return 1
+        finally:
+            await runtime.aclose()
+        print(f"{args.email} is now on tier {args.code}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
     """`portico check-config [--json]`: the production security report; exit 1 on errors.
 
@@ -220,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grant.add_argument("--json", action="store_true", help="print the result as JSON")
     credits.set_defaults(handler=_credits)
+
+    tier = commands.add_parser("tier", help="tiers: move a user")
+    tier_actions = tier.add_subparsers(dest="action", required=True)
+    set_tier = tier_actions.add_parser("set", help="move a user to a tier (audited)")
+    set_tier.add_argument("--email", required=True)
+    set_tier.add_argument("--code", required=True, help="the tier's code, e.g. pro")
+    set_tier.add_argument("--reason", required=True, help="why (kept in the audit record)")
+    tier.set_defaults(handler=_tier)
 
     check = commands.add_parser(
         "check-config",

@@ -107,3 +107,68 @@ def test_credits_grant_needs_a_positive_whole_amount(embedded: Path, amount: str
     with pytest.raises(SystemExit) as stopped:
         main(["credits", "grant", "--email", "a@b.co", "--amount", amount, "--reason", "x"])
     assert stopped.value.code == 2
+
+
+def _register(email: str, username: str) -> int:
+    async def run() -> int:
+        runtime = await start_runtime(Settings(), run_jobs=False)
+        try:
+            user = await runtime.get(AccountService).register(
+                email, username, "correct horse battery"
+            )
+            assert user.id is not None
+            return user.id
+        finally:
+            await runtime.aclose()
+
+    return asyncio.run(run())
+
+
+def test_tier_set_moves_the_user_and_audits_it(
+    embedded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed"]) == 0
+    user_id = _register("bo@example.com", "bob")
+    argv = ["tier", "set", "--email", "bo@example.com", "--code", "pro", "--reason", "beta"]
+    assert main(argv) == 0
+    assert "bo@example.com is now on tier pro" in capsys.readouterr().out
+
+    async def read() -> tuple[str, list[dict[str, object]]]:
+        runtime = await start_runtime(Settings(), run_jobs=False)
+        try:
+            user = await runtime.get(AccountService).get(user_id)
+            from core.billing.ports import BillingUnitOfWorkFactory
+            from core.shared.query import ListQuery, parse_filters
+
+            async with runtime.get(BillingUnitOfWorkFactory)(read_only=True) as tx:
+                audit = await tx.audit.list(
+                    ListQuery(conditions=parse_filters({"action": "account.tier_changed"}))
+                )
+            return user.tier_code, [e.details for e in audit.items]
+        finally:
+            await runtime.aclose()
+
+    tier_code, audit = asyncio.run(read())
+    assert tier_code == "pro"
+    assert len(audit) == 1 and audit[0]["tier"] == "pro" and audit[0]["previous"] == "free"
+    assert audit[0]["reason"] == "beta"
+
+
+def test_tier_set_refuses_an_unknown_tier_and_changes_nothing(
+    embedded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed"]) == 0
+    user_id = _register("cy@example.com", "cyd")
+    capsys.readouterr()
+    argv = ["tier", "set", "--email", "cy@example.com", "--code", "gold", "--reason", "x"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.startswith("portico: ")
+
+    async def tier_of() -> str:
+        runtime = await start_runtime(Settings(), run_jobs=False)
+        try:
+            return (await runtime.get(AccountService).get(user_id)).tier_code
+        finally:
+            await runtime.aclose()
+
+    assert asyncio.run(tier_of()) == "free"
