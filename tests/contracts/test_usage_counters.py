@@ -118,6 +118,31 @@ async def test_counters_are_apart_by_user_name_and_period(
     assert await used(billing_uow, bob, period=TOMORROW) == 0
 
 
+async def test_used_in_reads_each_limit_in_its_own_period_at_once(
+    identity_uow: IdentityUnitOfWorkFactory, billing_uow: BillingUnitOfWorkFactory
+) -> None:
+    alice, bob = await add_users(identity_uow, 2)
+    month = Period.MONTH.start(TODAY)
+    await consume(billing_uow, alice, 3, 10)  # messages today
+    await consume(billing_uow, alice, 9, 10, period=TOMORROW)  # another day: not asked
+    await consume(billing_uow, alice, 700, 1000, name="tokens", period=month)
+    await consume(billing_uow, alice, 5, 10, name="tokens", period=TODAY)  # not its period
+    await consume(billing_uow, bob, 4, 10)  # another user
+    periods = {"messages": TODAY, "tokens": month, "images": TODAY}
+    async with billing_uow() as tx:  # ends without a commit
+        found = await tx.usage.used_in(alice, periods)
+        assert found == {"messages": 3, "tokens": 700, "images": 0}
+        assert await tx.usage.used_in(alice, {}) == {}
+        assert await tx.usage.used_in(bob, {"messages": TODAY}) == {"messages": 4}
+        # The unit's own counts are read too, and a zone is only a way to write an instant.
+        await tx.usage.consume(alice, "images", TODAY, 2, 10)
+        paris = TODAY.astimezone(timezone(timedelta(hours=1)))
+        assert await tx.usage.used_in(alice, {"images": paris, "messages": paris}) == {
+            "images": 2,
+            "messages": 3,
+        }
+
+
 async def test_a_period_is_one_instant_whatever_its_time_zone(
     identity_uow: IdentityUnitOfWorkFactory, billing_uow: BillingUnitOfWorkFactory
 ) -> None:

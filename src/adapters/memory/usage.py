@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from adapters.memory.row_locks import RowLocks
 from adapters.memory.transaction import PendingWrites
+from core.billing.model import check_usage_amount
 from core.billing.ports import UsageCounters
-from core.shared.errors import ConflictError, RuleViolationError
+from core.shared.errors import ConflictError
 
 UserExists = Callable[[int], Awaitable[bool]]
 CounterKey = tuple[int, str, datetime]
-
-
-def check_usage_amount(amount: int) -> int:
-    """An amount to count: a whole number, 0 or more (counters only go up)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise RuleViolationError("A usage amount is a whole number, 0 or more.", field="amount")
-    return amount
 
 
 @dataclass
@@ -58,6 +52,9 @@ class InMemoryUsageCounters(UsageCounters, PendingWrites):
         if key in self._pending:
             return self._pending[key]
         return self._state.counters.get(key, 0)
+
+    async def used_in(self, user_id: int, periods: Mapping[str, datetime]) -> dict[str, int]:
+        return {name: await self.used(user_id, name, start) for name, start in periods.items()}
 
     async def consume(
         self, user_id: int, name: str, period_start: datetime, amount: int, limit: int

@@ -3,27 +3,21 @@ counted by one conditional upsert."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import database_errors
 from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_credits import UsageCounterRecord
 from adapters.sqlalchemy.upsert import upsert_insert
+from core.billing.model import check_usage_amount
 from core.billing.ports import UsageCounters
-from core.shared.errors import RuleViolationError
 
 _counters = cast(Table, UsageCounterRecord.__table__)
-
-
-def check_usage_amount(amount: int) -> int:
-    """An amount to count: a whole number, 0 or more (counters only go up)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise RuleViolationError("A usage amount is a whole number, 0 or more.", field="amount")
-    return amount
 
 
 class SqlAlchemyUsageCounters(UsageCounters):
@@ -49,6 +43,25 @@ class SqlAlchemyUsageCounters(UsageCounters):
         with database_errors():
             used = (await self._session.execute(statement)).scalar_one_or_none()
         return int(used or 0)
+
+    async def used_in(self, user_id: int, periods: Mapping[str, datetime]) -> dict[str, int]:
+        found = dict.fromkeys(periods, 0)
+        if not periods:
+            return found
+        counters = _counters.c
+        statement = select(counters.name, counters.used).where(
+            counters.user_id == user_id,
+            or_(
+                *(
+                    and_(counters.name == name, counters.period_start == start)
+                    for name, start in periods.items()
+                )
+            ),
+        )
+        with database_errors():
+            rows = (await self._session.execute(statement)).all()
+        found.update({name: int(used) for name, used in rows})
+        return found
 
     async def consume(
         self, user_id: int, name: str, period_start: datetime, amount: int, limit: int

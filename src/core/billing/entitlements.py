@@ -127,14 +127,20 @@ class EntitlementService:
 
     async def usage(self, user: User) -> list[LimitUsage]:
         """Every limit of the user with what was used in its current period."""
+        return (await self.overview(user))[1]
+
+    async def overview(self, user: User) -> tuple[Entitlements, list[LimitUsage]]:
+        """`entitlements(user)` and `usage(user)` together: one cache read, one
+        transaction, one read of all the counters."""
         granted = await self._granted(user)
         now = self._clock.now()
-        found = []
+        limits = sorted(granted.limits.items())
+        periods = {name: spec.period.start(now) for name, spec in limits}
         async with self._uow(read_only=True) as tx:
-            for name, spec in sorted(granted.limits.items()):
-                used = await tx.usage.used(_id(user), name, spec.period.start(now))
-                found.append(self._usage(name, spec, used, now))
-        return found
+            for resolver in self._resolvers.live:
+                granted = await resolver.resolve(granted, tx, now)
+            used = await tx.usage.used_in(_id(user), periods) if periods else {}
+        return granted, [self._usage(name, spec, used[name], now) for name, spec in limits]
 
     async def forget(self, user_id: int) -> None:
         """After a change to what the user is entitled to (purchases, overrides)."""

@@ -272,6 +272,14 @@ class LedgerEntry:
             raise RuleViolationError("A note or source has at most 500 characters.")
 
 
+def check_usage_amount(amount: int) -> int:
+    """An amount to count against a limit: a whole number, 0 or more (counters only go
+    up)."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise RuleViolationError("A usage amount is a whole number, 0 or more.", field="amount")
+    return amount
+
+
 def check_idempotency_key(key: str) -> str:
     if not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise RuleViolationError(

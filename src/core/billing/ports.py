@@ -8,6 +8,7 @@ change it goes with commits. Driver failures raise `UnavailableError`.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -187,6 +188,8 @@ class UsageCounters(Protocol):
     """How much of each limit a user used in a period (keyed by the period's start).
 
     - `used(user_id, name, period_start)`: 0 when nothing was counted.
+    - `used_in(user_id, periods)`: `used` for each limit name -> period start of
+      `periods`, in one read (every name present in the answer, 0 when none counted).
     - `consume(user_id, name, period_start, amount, limit)`: adds `amount` if the total
       stays within `limit`, in one atomic step (an upsert with a condition, or an atomic
       increment), and returns the new total; None when it would pass the limit (nothing
@@ -196,6 +199,9 @@ class UsageCounters(Protocol):
 
     @abstractmethod
     async def used(self, user_id: int, name: str, period_start: datetime) -> int: ...
+
+    @abstractmethod
+    async def used_in(self, user_id: int, periods: Mapping[str, datetime]) -> dict[str, int]: ...
 
     @abstractmethod
     async def consume(

@@ -226,6 +226,21 @@ async def test_a_warm_feature_check_reads_no_database(world: BillingWorld) -> No
     assert cold == 1 and units.read_only_units == cold  # the cache answered
 
 
+async def test_the_overview_is_one_transaction_when_warm(world: BillingWorld) -> None:
+    user = await world.member()
+    await world.entitlements.consume(user, "messages", 7)
+    await world.credits.grant(user.id or 0, 40, idempotency_key="g1", source="test")
+    units = CountingUnits(world.billing_uow)
+    service = _service(world, units)
+    await service.can_use(user, "conversations")  # warms the cache
+    before = units.read_only_units
+    granted, usage = await service.overview(user)
+    assert units.read_only_units == before + 1
+    assert granted == await service.entitlements(user) and granted.credits == 40
+    assert usage == await service.usage(user)
+    assert {u.name: u.used for u in usage} == {"messages": 7, "tokens": 0}
+
+
 async def test_catalog_changes_reach_every_cached_user(world: BillingWorld) -> None:
     user = await world.member()
     await world.entitlements.can_use(user, "conversations")  # cached

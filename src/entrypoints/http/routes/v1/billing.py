@@ -34,9 +34,7 @@ async def list_tiers(request: Request) -> Response:
 async def read_entitlements(request: Request) -> Response:
     """What the caller may do now: tier, features, limits with their use, credits."""
     user = require_principal(request).user
-    entitlements = service(request, EntitlementService)
-    granted = await entitlements.entitlements(user)
-    usage = await entitlements.usage(user)
+    granted, usage = await service(request, EntitlementService).overview(user)
     return ModelResponse(EntitlementsRead.build(granted, usage))
 
 
