@@ -29,6 +29,27 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+def forget_queued_jobs(url: str) -> None:
+    """Delete every job in the database at `url` (a SQLAlchemy asyncpg URL), if it has jobs.
+
+    Tests of the services profile share one database: a job an earlier test left queued
+    (or due for a retry) would otherwise run in a later test's drain and send its mail.
+    """
+    import asyncpg
+
+    async def forget() -> None:
+        conn = await asyncpg.connect(
+            url.replace("postgresql+asyncpg://", "postgresql://", 1), timeout=5
+        )
+        try:
+            if await conn.fetchval("SELECT to_regclass('jobs')") is not None:
+                await conn.execute("DELETE FROM jobs")
+        finally:
+            await conn.close()
+
+    asyncio.run(forget())
+
+
 @contextmanager
 def fresh_postgres_database(label: str) -> Iterator[str]:
     """An empty Postgres database of its own, dropped afterwards. Call from sync code.

@@ -2,8 +2,9 @@
 
 - memory:   users and sessions in process; pure unit, no sockets.
 - embedded: a SQLite file in the test's tmp_path (tables auto-created), sessions in memory.
-- services: Postgres (a database made for this test session) and Redis sessions under a
-            key prefix unique to the test; marked `integration`.
+- services: Postgres (a database made for this test session, its job queue emptied
+            before each test) and Redis sessions under a key prefix unique to the
+            test; marked `integration`.
 
 Every profile uses the cheapest argon2 parameters (tests only).
 
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from entrypoints.bootstrap.settings import Settings
+from tests.databases import forget_queued_jobs
 from tests.services import drop_redis_keys
 from tests.settings_merge import merge
 
@@ -55,10 +57,9 @@ def profile_settings(
     elif profile == "services":
         redis_url: str = request.getfixturevalue("redis_url")
         prefix: str = request.getfixturevalue("key_prefix")
-        values["database"] = {
-            "url": request.getfixturevalue("postgres_database"),
-            "auto_create": True,
-        }
+        database_url: str = request.getfixturevalue("postgres_database")
+        forget_queued_jobs(database_url)
+        values["database"] = {"url": database_url, "auto_create": True}
         values["redis"] = {"url": redis_url}
         values["sessions"] = {"backend": "redis", "key_prefix": prefix}
         request.addfinalizer(lambda: drop_redis_keys(redis_url, prefix))
