@@ -122,40 +122,50 @@ class CreditService:
         """Take back up to `amount` (a refunded payment): what the balance holds, never
         below zero; the entry says how much it took (None: the balance was 0, nothing
         written). Audited with what could not be taken back."""
-        positive(amount)
-        check_idempotency_key(idempotency_key)
-        now = self._clock.now()
         async with self._uow() as tx:
-            existing = await tx.credits.find(user_id, idempotency_key)
-            if existing is not None:
-                return existing
-            taken = min(amount, await tx.credits.balance(user_id))
-            if taken == 0:
-                return None
-            entry = LedgerEntry(
-                user_id,
-                -taken,
-                LedgerReason.REVERSAL,
-                idempotency_key,
-                source=source,
-                note=note,
-            )
-            applied = await tx.credits.apply(entry)
-            if applied is None:  # spent meanwhile by a unit that committed first
-                raise InsufficientCreditsError(needed=taken, balance=0)
-            await tx.audit.record(
-                billing_entry(
-                    BillingAction.CREDITS_REVERSED,
-                    now=now,
-                    actor_id=None,
-                    target_type="user",
-                    target_id=user_id,
-                    amount=taken,
-                    not_recovered=amount - taken,
-                    source=source or None,
-                )
+            applied = await self.take_back_in(
+                tx, user_id, amount, idempotency_key=idempotency_key, source=source, note=note
             )
             await tx.commit()
+        return applied
+
+    async def take_back_in(
+        self,
+        tx: BillingUnitOfWork,
+        user_id: int,
+        amount: int,
+        *,
+        idempotency_key: str,
+        source: str = "",
+        note: str = "",
+    ) -> LedgerEntry | None:
+        """`take_back` inside the caller's unit of work (the caller commits)."""
+        positive(amount)
+        check_idempotency_key(idempotency_key)
+        existing = await tx.credits.find(user_id, idempotency_key)
+        if existing is not None:
+            return existing
+        taken = min(amount, await tx.credits.balance(user_id))
+        if taken == 0:
+            return None
+        entry = LedgerEntry(
+            user_id, -taken, LedgerReason.REVERSAL, idempotency_key, source=source, note=note
+        )
+        applied = await tx.credits.apply(entry)
+        if applied is None:  # spent meanwhile by a unit that committed first
+            raise InsufficientCreditsError(needed=taken, balance=0)
+        await tx.audit.record(
+            billing_entry(
+                BillingAction.CREDITS_REVERSED,
+                now=self._clock.now(),
+                actor_id=None,
+                target_type="user",
+                target_id=user_id,
+                amount=taken,
+                not_recovered=amount - taken,
+                source=source or None,
+            )
+        )
         return applied
 
     # --- internals ----------------------------------------------------------------

@@ -16,7 +16,7 @@ from core.billing.model import (
     Purchase,
     PurchaseStatus,
 )
-from core.billing.ports import BillingUnitOfWorkFactory
+from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.accounts import AccountService
 from core.identity.model import User
 from core.shared.clock import Clock
@@ -78,46 +78,18 @@ class PlanService:
     ) -> Purchase:
         """Record that the user bought the product (a credit pack's credits granted with
         it); the same reference again returns the first purchase and grants nothing."""
-        now = self._clock.now()
         async with self._uow() as tx:
-            existing = await tx.purchases.find(user_id, reference)
-            if existing is not None:
-                return existing
-            product = await tx.products.get(product_code)
-            if product is None:
-                raise ProductNotFoundError()
-            purchase = await tx.purchases.add(
-                Purchase(
-                    user_id=user_id,
-                    product_code=product_code,
-                    reference=reference,
-                    quantity=quantity,
-                    purchased_at=now,
-                    expires_at=expires_at,
-                )
+            purchase, new = await self.record_purchase_in(
+                tx,
+                user_id,
+                product_code,
+                reference=reference,
+                quantity=quantity,
+                expires_at=expires_at,
+                actor_id=actor_id,
             )
-            if product.kind is ProductKind.CREDIT_PACK:
-                await tx.credits.apply(
-                    LedgerEntry(
-                        user_id,
-                        product.credits * quantity,
-                        LedgerReason.PURCHASE,
-                        f"purchase:{reference}",
-                        source=f"product:{product_code}",
-                    )
-                )
-            await tx.audit.record(
-                billing_entry(
-                    BillingAction.PURCHASE_RECORDED,
-                    now=now,
-                    actor_id=actor_id,
-                    target_type="user",
-                    target_id=user_id,
-                    product=product_code,
-                    quantity=quantity,
-                    credits=product.credits * quantity or None,
-                )
-            )
+            if not new:
+                return purchase
             try:
                 await tx.commit()
             except PurchaseExistsError:
@@ -129,6 +101,66 @@ class PlanService:
             found = await tx.purchases.find(user_id, reference)
         assert found is not None
         return found
+
+    async def record_purchase_in(
+        self,
+        tx: BillingUnitOfWork,
+        user_id: int,
+        product_code: str,
+        *,
+        reference: str,
+        quantity: int = 1,
+        expires_at: datetime | None = None,
+        actor_id: int | None = None,
+    ) -> tuple[Purchase, bool]:
+        """`record_purchase` inside the caller's unit of work (the caller commits, then
+        calls `forget_entitlements`): the purchase and whether it is new (False: the
+        reference was recorded before, and nothing was written)."""
+        existing = await tx.purchases.find(user_id, reference)
+        if existing is not None:
+            return existing, False
+        product = await tx.products.get(product_code)
+        if product is None:
+            raise ProductNotFoundError()
+        now = self._clock.now()
+        purchase = await tx.purchases.add(
+            Purchase(
+                user_id=user_id,
+                product_code=product_code,
+                reference=reference,
+                quantity=quantity,
+                purchased_at=now,
+                expires_at=expires_at,
+            )
+        )
+        if product.kind is ProductKind.CREDIT_PACK:
+            await tx.credits.apply(
+                LedgerEntry(
+                    user_id,
+                    product.credits * quantity,
+                    LedgerReason.PURCHASE,
+                    f"purchase:{reference}",
+                    source=f"product:{product_code}",
+                )
+            )
+        await tx.audit.record(
+            billing_entry(
+                BillingAction.PURCHASE_RECORDED,
+                now=now,
+                actor_id=actor_id,
+                target_type="user",
+                target_id=user_id,
+                product=product_code,
+                quantity=quantity,
+                credits=product.credits * quantity or None,
+            )
+        )
+        return purchase, True
+
+    async def forget_entitlements(self, user_id: int) -> None:
+        """Forget the user's cached entitlements (after a unit that changed them
+        committed)."""
+        await self._cache.forget_user(user_id)
 
     async def end_purchase(
         self,

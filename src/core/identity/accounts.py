@@ -15,7 +15,12 @@ from core.identity.errors import (
 )
 from core.identity.model import Email, TokenPurpose, User, Username
 from core.identity.passwords import PasswordPolicy
-from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
+from core.identity.ports import (
+    IdentityUnitOfWork,
+    IdentityUnitOfWorkFactory,
+    PasswordHasher,
+    SessionStore,
+)
 from core.identity.recovery import queue_password_changed_mail
 from core.identity.revocation import end_all_tokens
 from core.identity.throttle import LoginThrottle
@@ -156,26 +161,44 @@ class AccountService:
         Audited as `account.tier_changed` with the old and new codes, in the same
         transaction; a user already on the tier is returned unchanged, unaudited."""
         async with self._uow() as uow:
-            user = await uow.users.lock(user_id)
-            if user is None:
-                raise UserNotFoundError()
-            if user.tier_code == tier_code:
-                return user
-            previous = user.tier_code
-            user = await uow.users.update(user.copy(tier_code=tier_code))
-            await uow.audit.record(
-                identity_entry(
-                    IdentityAction.TIER_CHANGED,
-                    now=self._clock.now(),
-                    client=client,
-                    actor_id=actor_id,
-                    user_id=user_id,
-                    previous=previous,
-                    tier=tier_code,
-                    reason=reason or None,
-                )
+            user = await self.set_tier_in(
+                uow, user_id, tier_code, actor_id=actor_id, reason=reason, client=client
             )
             await uow.commit()
+        return user
+
+    async def set_tier_in(
+        self,
+        uow: IdentityUnitOfWork,
+        user_id: int,
+        tier_code: str,
+        *,
+        actor_id: int | None = None,
+        reason: str = "",
+        client: ClientInfo = NO_CLIENT,
+    ) -> User:
+        """`set_tier` inside the caller's unit of work (the caller commits): for a change
+        that must commit together with something else, such as a payment event. The
+        caller's unit must forget what it writes, as the units this service opens do."""
+        user = await uow.users.lock(user_id)
+        if user is None:
+            raise UserNotFoundError()
+        if user.tier_code == tier_code:
+            return user
+        previous = user.tier_code
+        user = await uow.users.update(user.copy(tier_code=tier_code))
+        await uow.audit.record(
+            identity_entry(
+                IdentityAction.TIER_CHANGED,
+                now=self._clock.now(),
+                client=client,
+                actor_id=actor_id,
+                user_id=user_id,
+                previous=previous,
+                tier=tier_code,
+                reason=reason or None,
+            )
+        )
         return user
 
     async def delete_account(

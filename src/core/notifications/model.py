@@ -12,6 +12,7 @@ class EmailCategory(StrEnum):
     """Why an email is sent; decides whether preferences may suppress it."""
 
     SECURITY = "security"  # verification, password reset, password changed: always sent
+    BILLING = "billing"  # receipts, failed payments: transactional, always sent
     ONBOARDING = "onboarding"  # welcome and getting-started mail
     PRODUCT_UPDATES = "product_updates"
     USAGE_ALERTS = "usage_alerts"
@@ -19,7 +20,7 @@ class EmailCategory(StrEnum):
 
     @property
     def essential(self) -> bool:
-        return self is EmailCategory.SECURITY
+        return self in (EmailCategory.SECURITY, EmailCategory.BILLING)
 
 
 def _single_line(name: str, value: str | None) -> None:

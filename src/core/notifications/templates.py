@@ -32,6 +32,8 @@ WELCOME = "welcome"  # username
 VERIFY_EMAIL = "verify_email"  # username, link, expires_minutes
 PASSWORD_RESET = "password_reset"  # username, link, expires_minutes
 PASSWORD_CHANGED = "password_changed"  # username
+PAYMENT_RECEIPT = "payment_receipt"  # username, amount, description, link
+PAYMENT_FAILED = "payment_failed"  # username, amount, description, link
 
 _SUBJECT_SUFFIX = ".subject.txt"
 _TEXT_SUFFIX = ".txt"

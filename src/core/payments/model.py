@@ -334,6 +334,9 @@ class CheckoutRequest:
     `reference` is our checkout id (the gateway keeps it as the client reference; the
     idempotency key derives from it). `site_url` is the base URL the customer came
     from: a gateway that serves its own pages there (the fake) builds its URL from it.
+    `amount`, `currency` and `description` are what Portico's catalog says: a gateway
+    with no price list of its own (the fake) charges and shows them; Stripe charges what
+    its price says.
     """
 
     reference: str
@@ -343,6 +346,9 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     site_url: str
+    amount: int = 0
+    currency: str = "usd"
+    description: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 

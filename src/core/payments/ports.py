@@ -10,8 +10,9 @@ entries, mail jobs) commit in the one transaction that stores the event.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.billing.ports import BillingUnitOfWork
 from core.identity.ports import IdentityUnitOfWork
@@ -91,10 +92,16 @@ class WebhookVerifier(Protocol):
     the tolerance of `now` on either side; otherwise `InvalidWebhookError` (code
     `invalid_signature` or `stale_timestamp`). A verified body that is not an event
     raises it with code `malformed_event`. Pure computation: no I/O.
+
+    `parse(event)`: a stored event's payload (verified when it arrived) read again, for
+    a replay; `InvalidWebhookError` (`malformed_event`) when it is not an event.
     """
 
     @abstractmethod
     def verify(self, payload: bytes, signature: str | None, now: datetime) -> GatewayEvent: ...
+
+    @abstractmethod
+    def parse(self, event: Mapping[str, Any]) -> GatewayEvent: ...
 
 
 class CustomerRepository(Protocol):
