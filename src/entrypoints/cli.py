@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from entrypoints.bootstrap.settings import Settings
+from entrypoints.cli_payments import add_payment_commands
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -255,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     set_tier.add_argument("--code", required=True, help="the tier's code, e.g. pro")
     set_tier.add_argument("--reason", required=True, help="why (kept in the audit record)")
     tier.set_defaults(handler=_tier)
+
+    add_payment_commands(commands)
 
     check = commands.add_parser(
         "check-config",

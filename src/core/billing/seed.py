@@ -2,7 +2,9 @@
 
 Every tier has the `conversations` feature and the default model (`DEFAULT_MODEL`, the
 scripted model of the embedded profile), and `messages` and `tokens` limits; free allows
-50 messages a day, the others more. Prices are per month in micro-units of USD. Seeding
+50 messages a day, the others more. Prices are per month in micro-units of USD. The paid
+tiers and the packs name gateway prices the fake gateway sells as they are; with
+Stripe, name your account's prices with `portico catalog price`. Seeding
 is idempotent: what exists (by code) is left as it is, so an operator's edits stay.
 """
 
@@ -40,6 +42,7 @@ DEFAULT_TIERS = (
             "messages": LimitSpec(1_000, Period.DAY),
             "tokens": LimitSpec(10_000_000, Period.MONTH),
         },
+        gateway_price_id="price_pro_monthly",
         rank=1,
     ),
     Tier(
@@ -51,6 +54,7 @@ DEFAULT_TIERS = (
             "messages": LimitSpec(20_000, Period.DAY),
             "tokens": LimitSpec(200_000_000, Period.MONTH),
         },
+        gateway_price_id="price_enterprise_monthly",
         rank=2,
     ),
 )
@@ -62,6 +66,7 @@ DEFAULT_PRODUCTS = (
         kind=ProductKind.CREDIT_PACK,
         price=5 * USD,
         credits=1_000,
+        gateway_price_id="price_credits_small",
     ),
     Product(
         code="large",
@@ -69,6 +74,7 @@ DEFAULT_PRODUCTS = (
         kind=ProductKind.CREDIT_PACK,
         price=40 * USD,
         credits=10_000,
+        gateway_price_id="price_credits_large",
     ),
 )
 

@@ -8,6 +8,7 @@ from core.shared.errors import (
     NotFoundError,
     QuotaExceededError,
     RuleViolationError,
+    UnavailableError,
 )
 
 
@@ -80,9 +81,13 @@ class PaymentDeclinedError(QuotaExceededError):
         super().__init__(detail, reason="payment_declined")
 
 
-class GatewayRequestError(DomainError):
+class GatewayRequestError(UnavailableError):
     """The gateway refused a request as invalid (a bug or a misconfiguration, such as a
-    price id that does not exist there): not retried."""
+    price id that does not exist there): not retried by the adapter. To the caller,
+    payments are unavailable until an operator fixes it (the adapter logs why)."""
 
     code = "payment_gateway_error"
     default_detail = "The payment gateway refused the request."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, dependency="payment_gateway", retry_after=60)

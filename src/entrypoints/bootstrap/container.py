@@ -27,6 +27,7 @@ from core.identity.ports import (
     SessionStore,
 )
 from core.notifications.ports import EmailSender, NotificationsUnitOfWorkFactory
+from core.payments.ports import PaymentGateway, PaymentsUnitOfWorkFactory, WebhookVerifier
 from core.platform.cache import Cache
 from core.platform.job_runner import JobWakeup
 from core.platform.jobs import JobDispatcher, LocalJobQueue, Outbox
@@ -189,6 +190,22 @@ class Container(containers.DeclarativeContainer):
         smtp=providers.Singleton(factories.smtp_sender, settings),
     )
 
+    # --- payments ------------------------------------------------------------------
+    webhook_secret = providers.Singleton(factories.webhook_secret, settings)
+    payment_gateway = providers.Selector(
+        settings.provided.payments.backend,
+        fake=providers.Singleton(
+            lazy("adapters.stripe.fake_gateway:FakePaymentGateway"), clock, webhook_secret
+        ),
+        stripe=providers.Resource(resources.stripe_gateway, settings),
+    )
+    # Stripe's signature scheme for both: the fake signs its events the same way.
+    webhook_verifier = providers.Singleton(
+        lazy("adapters.stripe.webhooks:StripeWebhookVerifier"),
+        webhook_secret,
+        tolerance_seconds=settings.provided.stripe.webhook_tolerance_seconds,
+    )
+
 
 # Each core port and the container attribute that provides it. One unit of work serves
 # every context: each context's factory Protocol is the core's view of it.
@@ -198,6 +215,9 @@ PORTS: Mapping[type, str] = {
     IdentityUnitOfWorkFactory: "unit_of_work",
     NotificationsUnitOfWorkFactory: "unit_of_work",
     BillingUnitOfWorkFactory: "unit_of_work",
+    PaymentsUnitOfWorkFactory: "unit_of_work",
+    PaymentGateway: "payment_gateway",
+    WebhookVerifier: "webhook_verifier",
     Outbox: "outbox",
     JobDispatcher: "job_dispatcher",
     LocalJobQueue: "local_jobs",

@@ -114,3 +114,14 @@ def memory_oauth_providers(settings: Settings, tokens: TokenGenerator) -> OAuthP
                 )
             )
     return OAuthProviders(found)
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The webhook signing secret: the configured one, or (fake gateway only) a random
+    one for this process, which signs and checks its own events."""
+    configured = settings.stripe.webhook_secret
+    if configured is not None:
+        return configured.get_secret_value()
+    import secrets
+
+    return f"whsec_{secrets.token_urlsafe(32)}"

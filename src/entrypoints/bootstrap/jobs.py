@@ -15,6 +15,8 @@ from core.identity.one_time_tokens import PURGE_EXPIRED_TOKENS_JOB, TokenMainten
 from core.identity.recovery import SEND_PASSWORD_RESET_JOB, PasswordResetService
 from core.identity.verification import SEND_VERIFICATION_EMAIL_JOB, EmailVerificationService
 from core.notifications.service import SEND_EMAIL_JOB, NotificationService
+from core.payments.events import RECONCILE_EVENTS_JOB, PaymentEventService
+from core.payments.subscriptions import MAINTAIN_SUBSCRIPTIONS_JOB, SubscriptionMaintenance
 from core.platform.job_admin import PURGE_JOBS_JOB, JobAdminService, PeriodicJob
 from core.platform.jobs import JobHandler
 from entrypoints.bootstrap.services import Services
@@ -30,6 +32,8 @@ JOB_HANDLERS: Mapping[str, Callable[..., Any]] = {
     SEND_PASSWORD_RESET_JOB: PasswordResetService.handle_send_password_reset,
     PURGE_EXPIRED_TOKENS_JOB: TokenMaintenanceService.handle_purge_expired_tokens,
     SWEEP_RESERVATIONS_JOB: ReservationService.handle_sweep_reservations,
+    RECONCILE_EVENTS_JOB: PaymentEventService.handle_reconcile_events,
+    MAINTAIN_SUBSCRIPTIONS_JOB: SubscriptionMaintenance.handle_maintain_subscriptions,
 }
 
 # Enqueued once per period (each needs a handler above). Celery beat enqueues them in
@@ -39,6 +43,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(PURGE_JOBS_JOB, every_seconds=3600),
     PeriodicJob(PURGE_EXPIRED_TOKENS_JOB, every_seconds=3600),
     PeriodicJob(SWEEP_RESERVATIONS_JOB, every_seconds=60),
+    PeriodicJob(RECONCILE_EVENTS_JOB, every_seconds=900),
+    PeriodicJob(MAINTAIN_SUBSCRIPTIONS_JOB, every_seconds=300),
 )
 
 ExtraHandlers = Callable[[Services, Settings], Mapping[str, JobHandler]]

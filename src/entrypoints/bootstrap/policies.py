@@ -8,6 +8,7 @@ Adding one: write the function and list it in `POLICIES`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from core.billing.credits import CreditPolicy
 from core.billing.entitlements import BillingPolicy
@@ -16,6 +17,7 @@ from core.identity.policy import AccountLinkPolicy, SessionPolicy
 from core.identity.throttle import LoginThrottlePolicy
 from core.identity.tokens import TokenPolicy
 from core.identity.user_cache import UserCachePolicy
+from core.payments.policy import PaymentPolicy
 from core.platform.job_policy import JobPolicy
 from entrypoints.bootstrap.settings import Settings
 
@@ -105,6 +107,18 @@ def credit_policy(settings: Settings) -> CreditPolicy:
     )
 
 
+def payment_policy(settings: Settings) -> PaymentPolicy:
+    p = settings.payments
+    front = settings.accounts.frontend_url.rstrip("/")
+    return PaymentPolicy(
+        success_url=p.success_url or f"{front}/billing/success",
+        cancel_url=p.cancel_url or f"{front}/billing/cancel",
+        portal_return_url=p.portal_return_url or f"{front}/billing",
+        grace_period=timedelta(days=p.grace_period_days),
+        first_reconcile_lookback=timedelta(hours=p.first_reconcile_lookback_hours),
+    )
+
+
 def _upgrade_url(settings: Settings) -> str:
     configured = settings.billing.upgrade_url
     return configured or settings.accounts.frontend_url.rstrip("/") + "/pricing"
@@ -120,6 +134,7 @@ POLICIES: tuple[Callable[[Settings], object], ...] = (
     job_policy,
     billing_policy,
     credit_policy,
+    payment_policy,
 )
 
 

@@ -87,3 +87,24 @@ async def oauth_http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClie
         yield client
     finally:
         await client.aclose()
+
+
+async def stripe_gateway(settings: Settings) -> AsyncIterator[Any]:
+    """The Stripe gateway (one SDK client and its connection pool), closed at shutdown."""
+    key = settings.stripe.api_key
+    if key is None:
+        raise ValueError(
+            "PORTICO_STRIPE__API_KEY must be set when PORTICO_PAYMENTS__BACKEND=stripe"
+        )
+    from adapters.stripe.gateway import StripeGateway
+
+    gateway = StripeGateway(
+        key.get_secret_value(),
+        api_base=settings.stripe.api_base,
+        timeout_seconds=settings.payments.timeout_seconds,
+        max_retries=settings.payments.max_retries,
+    )
+    try:
+        yield gateway
+    finally:
+        await gateway.close()

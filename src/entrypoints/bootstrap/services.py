@@ -40,6 +40,11 @@ from core.identity.throttle import LoginThrottle
 from core.identity.user_cache import CachedUsers, UserCache
 from core.identity.user_invalidation import InvalidatingUnitOfWorkFactory
 from core.notifications.service import NotificationService
+from core.payments.checkout import CheckoutService
+from core.payments.effects import EventEffects
+from core.payments.events import PaymentEventService
+from core.payments.ports import PaymentsUnitOfWorkFactory
+from core.payments.subscriptions import SubscriptionMaintenance, SubscriptionRules
 from core.platform.job_admin import JobAdminService
 
 T = TypeVar("T")
@@ -67,6 +72,12 @@ SERVICES: tuple[type, ...] = (
     CreditService,
     ReservationService,
     EntitlementService,
+    # payments
+    SubscriptionRules,
+    SubscriptionMaintenance,
+    EventEffects,
+    PaymentEventService,
+    CheckoutService,
 )
 
 # A type that stands for several classes, built (autowired, once) in this order: a
@@ -82,6 +93,8 @@ DECORATORS: Mapping[type, type] = {
     # A commit that changed users forgets them in the user cache, so no use case can
     # leave a stale user behind.
     IdentityUnitOfWorkFactory: InvalidatingUnitOfWorkFactory,
+    # Payment events change users' tiers in their own transaction: the same rule.
+    PaymentsUnitOfWorkFactory: InvalidatingUnitOfWorkFactory,
 }
 
 

@@ -275,6 +275,39 @@ class BillingSettings(BaseModel):
     audit_spend_threshold: int = Field(1000, ge=1)
 
 
+_URL = r"^https?://[^\s]+$"
+
+
+class PaymentSettings(BaseModel):
+    # `fake`: an in-process gateway whose checkout pages Portico serves itself (outside
+    # production), so a purchase works with no account anywhere; `stripe`: Stripe.
+    backend: Literal["fake", "stripe"] = "fake"
+    # Where the gateway sends the user back to; unset: the front end's `/billing/...`
+    # pages (`PORTICO_ACCOUNTS__FRONTEND_URL`).
+    success_url: str | None = Field(None, pattern=_URL)
+    cancel_url: str | None = Field(None, pattern=_URL)
+    portal_return_url: str | None = Field(None, pattern=_URL)
+    # A past-due subscription keeps its tier this long after the first failed renewal.
+    grace_period_days: int = Field(7, ge=0, le=60)
+    # How far back the first reconciliation looks (Stripe keeps events 30 days).
+    first_reconcile_lookback_hours: int = Field(72, ge=1, le=720)
+    # Every gateway call: its timeout, and retries of what is safe to retry.
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    max_retries: int = Field(2, ge=0, le=5)
+
+
+class StripeSettings(BaseModel):
+    # `sk_live_...` in production (the security check refuses test keys there).
+    api_key: SecretStr | None = None
+    # The endpoint's signing secret (`whsec_...`); unset with the fake gateway: a random
+    # one per process (its events are signed and checked in the same process).
+    webhook_secret: SecretStr | None = None
+    # Where the SDK sends its requests (tests point it at a local fake); unset: Stripe.
+    api_base: str | None = Field(None, pattern=_URL)
+    # How old (or how far in the future) a webhook's signed timestamp may be.
+    webhook_tolerance_seconds: int = Field(300, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PORTICO_",
@@ -304,6 +337,8 @@ class Settings(BaseSettings):
     memcached: MemcachedSettings = Field(default_factory=MemcachedSettings)
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 

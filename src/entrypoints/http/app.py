@@ -31,6 +31,7 @@ from entrypoints.http.cookies import PreSessionTokens, pre_session_cookie_name
 from entrypoints.http.docs import DOCS_CSP, docs_routes
 from entrypoints.http.endpoints import Access, Endpoint
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.fake_gateway import FAKE_GATEWAY_PREFIX, fake_gateway_routes
 from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.middleware.authentication import AuthenticationMiddleware
 from entrypoints.http.middleware.body_limit import BodyLimitMiddleware
@@ -78,6 +79,7 @@ def build_middleware(
     docs_policy: str,
     public_paths: list[str] | None = None,
     exempt_paths: list[str] | None = None,
+    csrf_exempt_prefixes: list[str] | None = None,
 ) -> list[Middleware]:
     """The stack, outermost first (ARCHITECTURE.md section 6, with two changes that pay
     for themselves on every request: the security headers are added by the outermost
@@ -118,6 +120,7 @@ def build_middleware(
             pre_session_tokens=pre_session_tokens,
             trusted_origins=settings.http.trusted_origins,
             exempt_paths=public,
+            exempt_prefixes=csrf_exempt_prefixes or (),
         ),
     ]
     if settings.http.trusted_proxies:
@@ -147,6 +150,10 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
         routes.extend(docs_routes(OPENAPI_PATH, "Portico API"))
         docs_policy = DOCS_CSP
 
+    fake_gateway = settings.payments.backend == "fake" and not settings.is_production
+    if fake_gateway:
+        routes.extend(fake_gateway_routes())
+
     metrics = HttpMetrics()
     access_log = AccessLog()
     pre_session_tokens = PreSessionTokens(settings.secret())
@@ -173,6 +180,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
             docs_policy=docs_policy,
             public_paths=[e.path for e in endpoints if e.access is Access.PUBLIC],
             exempt_paths=[e.path for e in endpoints if not e.rate_limited],
+            csrf_exempt_prefixes=[FAKE_GATEWAY_PREFIX] if fake_gateway else None,
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

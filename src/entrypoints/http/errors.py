@@ -41,6 +41,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 _QUOTA_STATUS = {
     "insufficient_credits": 402,
+    "payment_declined": 402,
     "feature_not_in_tier": 403,
     "limit_reached": 429,
 }

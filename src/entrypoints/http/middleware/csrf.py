@@ -30,7 +30,8 @@ grants.
    front end fetches the token anyway. One rule for everything a browser sends.
 
 Not checked beyond the origin: the `exempt_paths` (the `PUBLIC` token endpoints:
-credentials in the body, no cookie set or used), and anonymous requests to session routes
+credentials in the body, no cookie set or used), the `exempt_prefixes` (the fake payment
+gateway's pages, whose unguessable URL is the capability), and anonymous requests to session routes
 (they answer 401). Bearer-authenticated requests pass (a browser never attaches an
 Authorization header by itself). A failure is a 403 problem `csrf_failed`, before any
 route runs, so nothing changes.
@@ -93,9 +94,11 @@ class CsrfMiddleware:
         pre_session_tokens: PreSessionTokens,
         trusted_origins: Iterable[str] = (),
         exempt_paths: Iterable[str] = (),
+        exempt_prefixes: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.exempt_paths = frozenset(exempt_paths)
+        self.exempt_prefixes = tuple(exempt_prefixes)
         self.pre_session_paths = frozenset(pre_session_paths)
         self.pre_session_cookie = pre_session_cookie
         self.tokens = pre_session_tokens
@@ -126,6 +129,8 @@ class CsrfMiddleware:
         if pre_session:
             return self._token_matches(scope, headers, principal)
         if principal is None or path in self.exempt_paths:
+            return True
+        if self.exempt_prefixes and path.startswith(self.exempt_prefixes):
             return True
         return self._token_matches(scope, headers, principal)
 

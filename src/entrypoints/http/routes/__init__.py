@@ -9,9 +9,11 @@ from entrypoints.http.routes.v1 import (
     billing,
     notifications,
     oauth,
+    payments,
     recovery,
     tokens,
     users,
+    webhooks,
 )
 
 ALL_GROUPS: tuple[EndpointGroup, ...] = (
@@ -23,4 +25,6 @@ ALL_GROUPS: tuple[EndpointGroup, ...] = (
     users.group,
     notifications.group,
     billing.group,
+    payments.group,
+    webhooks.group,
 )
