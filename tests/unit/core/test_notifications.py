@@ -35,6 +35,8 @@ from core.notifications.service import (
 from core.notifications.templates import (
     PASSWORD_CHANGED,
     PASSWORD_RESET,
+    PAYMENT_FAILED,
+    PAYMENT_RECEIPT,
     VERIFY_EMAIL,
     WELCOME,
     EmailTemplate,
@@ -50,8 +52,16 @@ TEMPLATE_KEYS = {
     VERIFY_EMAIL: {"username", "link", "expires_minutes"},
     PASSWORD_RESET: {"username", "link", "expires_minutes"},
     PASSWORD_CHANGED: {"username"},
+    PAYMENT_RECEIPT: {"username", "amount", "description", "link"},
+    PAYMENT_FAILED: {"username", "amount", "description", "link"},
 }
-SAMPLE = {"username": "ada", "link": "https://app.example/x?token=t0k&y=1", "expires_minutes": "30"}
+SAMPLE = {
+    "username": "ada",
+    "link": "https://app.example/x?token=t0k&y=1",
+    "expires_minutes": "30",
+    "amount": "5.00 USD",
+    "description": "1,000 credits",
+}
 NASTY = "<script>alert(\"x\")</script> & 'quoted'"
 
 
@@ -76,7 +86,11 @@ def test_every_packaged_template_renders_all_three_parts(name: str) -> None:
         assert SAMPLE["link"] in rendered.text
         # In HTML the link is escaped, so `&` reads `&amp;` (also inside href="...").
         assert 'href="https://app.example/x?token=t0k&amp;y=1"' in rendered.html
+    if "expires_minutes" in context:
         assert "30 minutes" in rendered.text
+    if "amount" in context:
+        assert "5.00 USD" in rendered.subject and "5.00 USD" in rendered.text
+        assert "1,000 credits" in rendered.html
 
 
 def test_html_escapes_every_value_and_text_keeps_it_as_is() -> None:
@@ -153,7 +167,10 @@ def test_email_messages_refuse_line_breaks_in_headers() -> None:
 def test_preference_flags_are_the_non_essential_categories() -> None:
     assert set(PREFERENCE_FLAGS) == {c.value for c in EmailCategory if not c.essential}
     assert {f.name for f in fields(NotificationPreferences)} == {"user_id", *PREFERENCE_FLAGS}
-    assert [c for c in EmailCategory if c.essential] == [EmailCategory.SECURITY]
+    assert [c for c in EmailCategory if c.essential] == [
+        EmailCategory.SECURITY,
+        EmailCategory.BILLING,
+    ]
 
 
 def test_default_preferences_and_allows() -> None:
@@ -166,7 +183,10 @@ def test_default_preferences_and_allows() -> None:
     }
     assert not defaults.allows(EmailCategory.MARKETING)
     nothing = NotificationPreferences(1).with_flags(**dict.fromkeys(PREFERENCE_FLAGS, False))
-    assert [c for c in EmailCategory if nothing.allows(c)] == [EmailCategory.SECURITY]
+    assert [c for c in EmailCategory if nothing.allows(c)] == [
+        EmailCategory.SECURITY,
+        EmailCategory.BILLING,
+    ]
 
 
 def test_with_flags_refuses_unknown_names_and_non_booleans() -> None:
@@ -220,16 +240,17 @@ async def test_deliver_renders_and_sends(world: World) -> None:
     assert sent.message_id == "m-1" and sent.category is EmailCategory.SECURITY
 
 
-async def test_preferences_suppress_non_essential_mail_but_never_security_mail(
+async def test_preferences_suppress_non_essential_mail_but_never_security_or_billing_mail(
     world: World,
 ) -> None:
     user = await world.add_user()
     assert user.id is not None
     await world.service.update_preferences(user.id, **dict.fromkeys(PREFERENCE_FLAGS, False))
+    essential = (EmailCategory.SECURITY, EmailCategory.BILLING)
     for category in EmailCategory:
         sent = await world.deliver(user, WELCOME, category)
-        assert sent is (category is EmailCategory.SECURITY), category
-    assert [m.category for m in world.sender.outbox] == [EmailCategory.SECURITY]
+        assert sent is (category in essential), category
+    assert [m.category for m in world.sender.outbox] == list(essential)
 
 
 async def test_marketing_needs_an_opt_in(world: World) -> None:

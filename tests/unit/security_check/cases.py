@@ -41,6 +41,8 @@ GOOD: dict[str, Any] = {
     "http": {"docs_enabled": False, "trusted_origins": ["https://app.example.com"]},
     "jobs": {"runner": "celery"},
     "celery": {"broker_url": "amqps://portico:Mq4vR8sLx2@mq.internal:5671/portico"},
+    "payments": {"backend": "stripe"},
+    "stripe": {"api_key": "sk_live_" + GOOD_SECRET[:24], "webhook_secret": "whsec_Tq8vK3xZm4"},
 }
 
 
@@ -81,6 +83,44 @@ def rules_of(findings: list[Finding]) -> set[str]:
 
 # (id, overrides, expected rule ids, expected severity of each)
 BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
+    ("fake gateway", {"payments": {"backend": "fake"}}, {"payments.fake_gateway"}, "error"),
+    (
+        "stripe test key",
+        {"stripe": {"api_key": "sk_test_" + GOOD_SECRET[:24]}},
+        {"stripe.test_key"},
+        "error",
+    ),
+    (
+        "restricted test key",
+        {"stripe": {"api_key": "rk_test_" + GOOD_SECRET[:24]}},
+        {"stripe.test_key"},
+        "error",
+    ),
+    ("stripe key missing", {"stripe": {"api_key": None}}, {"stripe.api_key_missing"}, "error"),
+    (
+        "stripe key of no known kind",
+        {"stripe": {"api_key": GOOD_SECRET[:32]}},
+        {"stripe.unknown_key"},
+        "warning",
+    ),
+    (
+        "webhook secret missing",
+        {"stripe": {"webhook_secret": None}},
+        {"stripe.webhook_secret_missing"},
+        "error",
+    ),
+    (
+        "stripe api over http",
+        {"stripe": {"api_base": "http://stripe.internal"}},
+        {"stripe.api_base_insecure"},
+        "error",
+    ),
+    (
+        "stripe api elsewhere",
+        {"stripe": {"api_base": "https://stripe-proxy.internal"}},
+        {"stripe.api_base_set"},
+        "warning",
+    ),
     ("secret missing", {"secret_key": None}, {"secret_key.missing"}, "error"),
     ("secret short", {"secret_key": GOOD_SECRET[:31]}, {"secret_key.short"}, "error"),
     (

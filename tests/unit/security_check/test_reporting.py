@@ -33,6 +33,9 @@ def _good_environment(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
         "PORTICO_ACCOUNTS__FRONTEND_URL": "https://app.example.com",
         "PORTICO_HTTP__DOCS_ENABLED": "false",
         "PORTICO_HTTP__TRUSTED_ORIGINS": '["https://app.example.com"]',
+        "PORTICO_PAYMENTS__BACKEND": "stripe",
+        "PORTICO_STRIPE__API_KEY": GOOD["stripe"]["api_key"],
+        "PORTICO_STRIPE__WEBHOOK_SECRET": GOOD["stripe"]["webhook_secret"],
     }
     for name, value in {**values, **extra}.items():
         monkeypatch.setenv(name, value)

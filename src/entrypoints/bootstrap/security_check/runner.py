@@ -12,6 +12,7 @@ from entrypoints.bootstrap.security_check import (
     http,
     oauth,
     passwords,
+    payments,
     secret_key,
     sessions,
     stores,
@@ -51,6 +52,10 @@ RULES: tuple[Rule, ...] = (
     stores.amqp_broker,
     email.email_backend,
     email.smtp_tls,
+    payments.payments_fake_gateway,
+    payments.stripe_api_key,
+    payments.stripe_webhook_secret,
+    payments.stripe_api_base,
     http.docs_enabled,
 )
 
