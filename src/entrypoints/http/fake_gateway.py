@@ -143,9 +143,14 @@ async def _deliver(request: Request, deliveries: Sequence[_Delivery]) -> None:
 
 
 def fake_gateway_routes() -> list[Route]:
+    """The pages, kept out of the API document (they are the gateway's, not the API)."""
+    pages = (
+        ("/fake-gateway/checkout/{session_id}", checkout_page, "GET"),
+        ("/fake-gateway/checkout/{session_id}", complete_checkout, "POST"),
+        ("/fake-gateway/portal/{portal_id}", portal_page, "GET"),
+        ("/fake-gateway/portal/{portal_id}/{action}", portal_action, "POST"),
+    )
     return [
-        Route("/fake-gateway/checkout/{session_id}", checkout_page, methods=["GET"]),
-        Route("/fake-gateway/checkout/{session_id}", complete_checkout, methods=["POST"]),
-        Route("/fake-gateway/portal/{portal_id}", portal_page, methods=["GET"]),
-        Route("/fake-gateway/portal/{portal_id}/{action}", portal_action, methods=["POST"]),
+        Route(path, handler, methods=[method], include_in_schema=False)
+        for path, handler, method in pages
     ]
