@@ -51,7 +51,7 @@ def parse_event(payload: Mapping[str, Any]) -> GatewayEvent:
     try:
         event = _mapping(payload, "event")
         event_type = _text(event, "type")
-        obj = _mapping(_mapping(event.get("data"), "data"), "data.object")
+        obj = _mapping(_mapping(event.get("data"), "data").get("object"), "data.object")
         return GatewayEvent(
             id=_text(event, "id"),
             type=event_type,

@@ -25,6 +25,7 @@ ZERO_DECIMAL = frozenset(
     | {"pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
 )
 THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+_MICROS_PER_MINOR = {0: MICROS_PER_UNIT, 2: MICROS_PER_UNIT // 100, 3: MICROS_PER_UNIT // 1000}
 
 
 def decimals(currency: str) -> int:
@@ -39,7 +40,7 @@ def decimals(currency: str) -> int:
 
 def micros_per_minor_unit(currency: str) -> int:
     """1_000_000 for zero-decimal currencies, 1_000 for three-decimal, else 10_000."""
-    return MICROS_PER_UNIT // 10 ** decimals(currency)
+    return _MICROS_PER_MINOR[decimals(currency)]
 
 
 def to_micros(amount: int, currency: str) -> int:

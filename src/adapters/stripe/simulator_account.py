@@ -103,13 +103,16 @@ class SimulatorAccount:
             self._api_call()
             return copy.deepcopy(self._get(self._sessions, "checkout.session", session_id))
 
-    def checkout_price(self, session_id: str) -> StripeObject:
-        """The price a session sells (Stripe keeps it in the session's line items)."""
+    def hosted_checkout(self, session_id: str) -> tuple[StripeObject, StripeObject]:
+        """What Stripe's hosted checkout page shows: the session and the price it sells
+        (kept in its line items). Not an API call: the knobs do not apply."""
         with self._lock:
-            self._get(self._sessions, "checkout.session", session_id)
-            return copy.deepcopy(self._prices[self._session_lines[session_id][0]])
+            session = self._get(self._sessions, "checkout.session", session_id)
+            price = self._prices[self._session_lines[session_id][0]]
+            return copy.deepcopy(session), copy.deepcopy(price)
 
     def retrieve_portal_session(self, portal_id: str) -> StripeObject:
+        """What the hosted portal page shows (not an API call: the knobs do not apply)."""
         with self._lock:
             return copy.deepcopy(self._get(self._portals, "billing_portal.session", portal_id))
 
@@ -187,6 +190,7 @@ class SimulatorAccount:
         """Every event created at or after `since` (to the second), oldest first."""
         floor = int(since.timestamp())
         with self._lock:
+            self._api_call()
             return copy.deepcopy([e for e in self._events if e["created"] >= floor])
 
     # --- internals (callers hold the lock) -----------------------------------------------
@@ -220,7 +224,7 @@ class SimulatorAccount:
     def _new_customer(
         self, email: str | None, name: str | None, metadata: Mapping[str, str] | None
     ) -> StripeObject:
-        customer = {
+        customer: StripeObject = {
             "id": new_id("cus"),
             "object": "customer",
             "created": self._now(),

@@ -81,6 +81,7 @@ def sign(payload: bytes, secret: str, at: datetime) -> str:
     """The `Stripe-Signature` header Stripe would send with `payload` at time `at`."""
     from stripe import WebhookSignature
 
-    return WebhookSignature.generate_signature_header(
+    header = WebhookSignature.generate_signature_header(
         payload.decode("utf-8"), secret, timestamp=int(at.timestamp())
     )
+    return str(header)
