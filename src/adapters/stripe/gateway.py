@@ -210,8 +210,9 @@ class StripeGateway(PaymentGateway):
             async with asyncio.timeout(self.deadline_seconds):
                 return await request
         except TimeoutError as error:
+            logger.warning("stripe did not answer within %.1f s", self.deadline_seconds)
             raise UnavailableError(
-                "Stripe did not answer in time.", dependency=DEPENDENCY
+                "The payment provider is unavailable.", dependency=DEPENDENCY
             ) from error
         except stripe.StripeError as error:
             raise _translate(stripe, error) from error
@@ -222,30 +223,31 @@ class _Missing(GatewayRequestError):
 
 
 def _translate(sdk: Any, error: stripe.StripeError) -> DomainError:
-    status = error.http_status
+    status, kind = error.http_status, type(error).__name__
     if isinstance(error, sdk.CardError):
+        # Stripe writes card errors' messages for the customer.
         return PaymentDeclinedError(error.user_message or None)
-    if isinstance(error, sdk.APIConnectionError | sdk.RateLimitError):
-        return UnavailableError(f"Stripe: {error.user_message}", dependency=DEPENDENCY)
     if isinstance(error, sdk.InvalidRequestError) and (
         status == 404 and error.code == "resource_missing"
     ):
-        return _Missing(error.user_message or None)
-    if isinstance(error, sdk.APIError) and (
-        status is None or not 400 <= status < 500 or status == 409
+        return _Missing()
+    if isinstance(error, sdk.APIConnectionError | sdk.RateLimitError) or (
+        isinstance(error, sdk.APIError)
+        and (status is None or not 400 <= status < 500 or status == 409)
     ):
-        # 5xx, a conflict still there after the retries, or a body that is not
-        # Stripe's (a proxy's error page): Stripe is not answering properly.
-        return UnavailableError(f"Stripe: {error.user_message}", dependency=DEPENDENCY)
+        # Unreachable, too slow, rate limited, failing (5xx), a conflict still there
+        # after the retries, or an answer that is not Stripe's (a proxy's error page).
+        logger.warning("stripe unavailable: %s (status %s): %s", kind, status, error.user_message)
+        return UnavailableError("The payment provider is unavailable.", dependency=DEPENDENCY)
     logger.error(
         "stripe refused a request: %s (status %s, code %s, request %s): %s",
-        type(error).__name__,
+        kind,
         status,
         error.code,
         error.request_id,
         error.user_message,
     )
-    return GatewayRequestError(error.user_message or None)
+    return GatewayRequestError()
 
 
 __all__ = ["StripeGateway"]

@@ -98,6 +98,11 @@ class SimulatorAccount:
             self._api_call()
             return copy.deepcopy(self._get(self._customers, "customer", customer_id))
 
+    def customer_ids(self) -> list[str]:
+        """Every customer's id, oldest first."""
+        with self._lock:
+            return list(self._customers)
+
     def retrieve_checkout_session(self, session_id: str) -> StripeObject:
         with self._lock:
             self._api_call()
