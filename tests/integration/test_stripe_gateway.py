@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -16,7 +16,11 @@ from adapters.stripe.gateway import StripeGateway
 from core.payments.errors import GatewayRequestError, PaymentDeclinedError
 from core.payments.model import CheckoutMode, CheckoutRequest
 from core.shared.errors import UnavailableError
-from tests.fakes.stripe_server import FakeStripeServer, running_fake_stripe
+from tests.fakes.stripe_server import (
+    FakeStripeServer,
+    fake_stripe,  # noqa: F401 (the fixture, requested by name)
+    running_fake_stripe,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -28,9 +32,9 @@ TIMEOUT = 0.5
 
 
 @pytest.fixture
-def server() -> Iterator[FakeStripeServer]:
-    with running_fake_stripe(ManualClock()) as found:
-        yield found
+def server(request: pytest.FixtureRequest) -> FakeStripeServer:
+    found: FakeStripeServer = request.getfixturevalue("fake_stripe")
+    return found
 
 
 @pytest.fixture

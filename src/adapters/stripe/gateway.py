@@ -74,7 +74,7 @@ class StripeGateway(PaymentGateway):
         self._http = stripe.HTTPXClient(timeout=timeout_seconds)
         self._client = stripe.StripeClient(
             api_key,
-            base_addresses={"api": api_base} if api_base else None,
+            base_addresses={"api": api_base.rstrip("/")} if api_base else None,
             max_network_retries=max_retries,
             http_client=self._http,
         )
