@@ -79,6 +79,8 @@ class FakePaymentGateway(PaymentGateway):
         prices: Mapping[str, tuple[int, str]] | None = None,
         simulator: StripeSimulator | None = None,
     ) -> None:
+        if not webhook_secret or not webhook_secret.strip():
+            raise ValueError("the fake signs its webhooks: a secret is required")
         self._clock = clock
         self._secret = webhook_secret
         self.simulator = simulator or StripeSimulator(clock)

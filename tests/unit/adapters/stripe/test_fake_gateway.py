@@ -243,3 +243,8 @@ async def test_events_since_with_no_room_is_empty(
 ) -> None:
     gateway.complete_checkout(await started(gateway))
     assert await gateway.events_since(clock.now(), limit=0) == []
+
+
+def test_the_fake_needs_a_webhook_secret(clock: ManualClock) -> None:
+    with pytest.raises(ValueError):
+        FakePaymentGateway(clock, " ")
