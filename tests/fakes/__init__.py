@@ -1,0 +1,1 @@
+"""Local fake servers of outside services, for integration tests."""
