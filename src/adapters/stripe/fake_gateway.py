@@ -123,6 +123,14 @@ class FakePaymentGateway(PaymentGateway):
     async def create_checkout(
         self, request: CheckoutRequest, *, idempotency_key: str
     ) -> HostedPage:
+        if not self.simulator.has_price(request.price_id):
+            # The fake has no price list of its own: it sells at the catalog's price.
+            self.register_price(
+                request.price_id,
+                request.amount,
+                request.currency,
+                recurring=request.mode is CheckoutMode.SUBSCRIPTION,
+            )
         metadata = dict(request.metadata)
         session = self._once(
             idempotency_key,

@@ -91,6 +91,10 @@ class SimulatorAccount:
                 self._flexible_prices.discard(price_id)
             return copy.deepcopy(found)
 
+    def has_price(self, price_id: str) -> bool:
+        with self._lock:
+            return price_id in self._prices
+
     # --- reads ---------------------------------------------------------------------------
 
     def retrieve_customer(self, customer_id: str) -> StripeObject:

@@ -7,7 +7,9 @@ quarter of a second, which the embedded profile should not pay before a webhook 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from adapters.stripe.events import parse_event
 from core.payments.errors import InvalidWebhookError
@@ -60,9 +62,12 @@ class StripeWebhookVerifier(WebhookVerifier):
             raise InvalidWebhookError(
                 "The webhook body is not JSON.", code="malformed_event"
             ) from error
-        if not isinstance(body, dict) or body.get("object", "event") != "event":
+        return self.parse(body)
+
+    def parse(self, event: Mapping[str, Any]) -> GatewayEvent:
+        if not isinstance(event, Mapping) or event.get("object", "event") != "event":
             raise InvalidWebhookError("The webhook body is not an event.", code="malformed_event")
-        return parse_event(body)
+        return parse_event(event)
 
 
 def _signed_timestamp(header: str) -> int:

@@ -96,8 +96,13 @@ async def stripe_gateway(settings: Settings) -> AsyncIterator[Any]:
         raise ValueError(
             "PORTICO_STRIPE__API_KEY must be set when PORTICO_PAYMENTS__BACKEND=stripe"
         )
+    import stripe
+
     from adapters.stripe.gateway import StripeGateway
 
+    # The SDK's telemetry writes an id file under ~/.config on the first request (a
+    # blocking write in the event loop) and reports request timings to Stripe: off.
+    stripe.enable_telemetry = False
     gateway = StripeGateway(
         key.get_secret_value(),
         api_base=settings.stripe.api_base,
