@@ -108,6 +108,18 @@ async def test_a_stored_payload_is_not_shared_with_callers(
     assert found is not None and found.payload == {"data": {"object": {"id": "in_1"}}}
 
 
+async def test_a_nul_character_is_stored_as_the_replacement_character(
+    payments_uow: PaymentsUnitOfWorkFactory,
+) -> None:
+    # Postgres's JSONB cannot hold U+0000; every adapter stores U+FFFD instead, so an
+    # event carrying one (a customer's name) is still stored, not refused.
+    payload = {"name\x00": ["a\x00b", {"c": "\x00"}], "n": 1}
+    await add_events(payments_uow, event(payload=payload))
+    found = await get_event(payments_uow, "evt_1")
+    assert found is not None
+    assert found.payload == {"name\ufffd": ["a\ufffdb", {"c": "\ufffd"}], "n": 1}
+
+
 async def test_an_event_id_is_stored_once(payments_uow: PaymentsUnitOfWorkFactory) -> None:
     (first,) = await add_events(payments_uow, event())
     with pytest.raises(EventExistsError):

@@ -29,10 +29,22 @@ class InMemoryReconciliationState(RowTable[int, Reconciliation]):
     """The committed reconciliation runs, by id."""
 
 
+def _storable(value: Any) -> Any:
+    # As the SQL adapter stores it: Postgres's JSONB refuses the NUL character in text,
+    # so it becomes U+FFFD (in keys and values) on every adapter.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _json(payload: Mapping[str, Any]) -> dict[str, Any]:
     # What a JSON column gives back: a new dict, values as JSON has them (tuples become
     # lists, keys strings), so no caller shares or changes the stored one.
-    copied: dict[str, Any] = json.loads(json.dumps(dict(payload)))
+    copied: dict[str, Any] = json.loads(json.dumps(_storable(payload)))
     return copied
 
 
@@ -53,7 +65,7 @@ class InMemoryWebhookEventRepository(PendingRows[str, StoredEvent], WebhookEvent
     against what others committed meanwhile (`EventExistsError`): of two units adding
     one id, the second to commit fails and applies nothing. `update` locks the event
     until the unit ends. Payloads are copied in and out through JSON, as a JSON column
-    stores them.
+    stores them (a NUL character becomes U+FFFD, as in SQL).
     """
 
     def __init__(self, state: InMemoryWebhookEventState) -> None:

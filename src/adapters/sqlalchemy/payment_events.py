@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select, update
@@ -30,6 +31,18 @@ _reconciliations = cast(Table, ReconciliationRecord.__table__)
 _NEWEST_FIRST = (SortKey("created", descending=True), SortKey("id", descending=True))
 
 
+def _storable(value: Any) -> Any:
+    """A JSON value as every database keeps it: Postgres's JSONB refuses the NUL
+    character in text, so it becomes U+FFFD (in keys and values) on every adapter."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _to_event(record: WebhookEventRecord | Row[Any]) -> StoredEvent:
     return StoredEvent(
         id=record.id,
@@ -53,8 +66,9 @@ class SqlAlchemyWebhookEventRepository(WebhookEventRepository):
     Postgres a concurrent one waits for the first unit, then fails if it committed or
     goes through if it rolled back. Should a violation surface only at commit, the unit
     of work maps it to `EventExistsError` too. The payload is stored as JSON (JSONB on
-    Postgres: key order and whitespace are not kept, values are). `update` of an
-    unknown id is `EventNotFoundError`.
+    Postgres: key order and whitespace are not kept, values are, but for the NUL
+    character, which JSONB cannot hold: it is stored as U+FFFD). `update` of an unknown
+    id is `EventNotFoundError`.
     """
 
     def __init__(self, session: AsyncSession) -> None:
@@ -74,7 +88,7 @@ class SqlAlchemyWebhookEventRepository(WebhookEventRepository):
                 id=event.id,
                 type=event.type,
                 created=event.created,
-                payload=dict(event.payload),
+                payload=_storable(event.payload),
                 source=event.source.value,
                 outcome=event.outcome.value,
                 received_at=utcnow(),
