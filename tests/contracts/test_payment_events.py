@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.sqlalchemy.records_payments import WebhookEventRecord
+from adapters.sqlalchemy.records_payment_events import WebhookEventRecord
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.payments.errors import EventExistsError, EventNotFoundError
 from core.payments.model import (

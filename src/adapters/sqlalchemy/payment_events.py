@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.payments import write
 from adapters.sqlalchemy.records import utcnow
-from adapters.sqlalchemy.records_payments import (
+from adapters.sqlalchemy.records_payment_events import (
     WEBHOOK_EVENTS_PK,
     ReconciliationRecord,
     WebhookEventRecord,

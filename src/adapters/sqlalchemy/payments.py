@@ -1,5 +1,6 @@
-"""The SQL side of payments: customers, checkouts and payments (subscriptions are in
-`subscriptions.py`, the event log and reconciliation runs in `payment_events.py`).
+"""The SQL side of payments: customers and payments (checkouts are in `checkouts.py`,
+subscriptions in `subscriptions.py`, the event log and reconciliation runs in
+`payment_events.py`).
 
 Writes are single statements with `RETURNING`, so what a repository returns is what the
 database stored. Adds run in a SAVEPOINT: a duplicate (the expected outcome of a retried
@@ -8,7 +9,6 @@ or concurrent delivery) raises its `...ExistsError` and leaves the unit usable.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select, update
@@ -19,37 +19,19 @@ from sqlalchemy.sql import Executable
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.records import Base, utcnow
 from adapters.sqlalchemy.records_payments import (
-    CHECKOUTS_PK,
-    CHECKOUTS_SESSION_UNIQUE,
-    CHECKOUTS_USER_FK,
     PAYMENT_CUSTOMERS_GATEWAY_ID_UNIQUE,
     PAYMENT_CUSTOMERS_PK,
     PAYMENT_CUSTOMERS_USER_FK,
     PAYMENTS_REFERENCE_UNIQUE,
     PAYMENTS_USER_FK,
-    CheckoutRecord,
     CustomerRecord,
     PaymentRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
 from core.identity.errors import UserNotFoundError
-from core.payments.errors import (
-    CheckoutExistsError,
-    CheckoutNotFoundError,
-    CustomerExistsError,
-    PaymentExistsError,
-    PaymentNotFoundError,
-)
-from core.payments.model import (
-    Checkout,
-    CheckoutKind,
-    CheckoutStatus,
-    Customer,
-    Payment,
-    PaymentKind,
-    PaymentStatus,
-)
-from core.payments.ports import CheckoutRepository, CustomerRepository, PaymentRepository
+from core.payments.errors import CustomerExistsError, PaymentExistsError, PaymentNotFoundError
+from core.payments.model import Customer, Payment, PaymentKind, PaymentStatus
+from core.payments.ports import CustomerRepository, PaymentRepository
 from core.shared.query import Condition, ListQuery, Operator, Page, PageRequest, SortKey
 
 CUSTOMER_CONSTRAINT_ERRORS: ConstraintErrors = {
@@ -57,21 +39,13 @@ CUSTOMER_CONSTRAINT_ERRORS: ConstraintErrors = {
     PAYMENT_CUSTOMERS_GATEWAY_ID_UNIQUE: CustomerExistsError,
     PAYMENT_CUSTOMERS_USER_FK: UserNotFoundError,
 }
-CHECKOUT_CONSTRAINT_ERRORS: ConstraintErrors = {
-    CHECKOUTS_PK: CheckoutExistsError,
-    # A gateway session names one checkout.
-    CHECKOUTS_SESSION_UNIQUE: CheckoutExistsError,
-    CHECKOUTS_USER_FK: UserNotFoundError,
-}
 PAYMENT_CONSTRAINT_ERRORS: ConstraintErrors = {
     PAYMENTS_REFERENCE_UNIQUE: PaymentExistsError,
     PAYMENTS_USER_FK: UserNotFoundError,
 }
 
 _customers = cast(Table, CustomerRecord.__table__)
-_checkouts = cast(Table, CheckoutRecord.__table__)
 _payments = cast(Table, PaymentRecord.__table__)
-_OPEN = CheckoutStatus.OPEN.value
 # Ids follow the order payments were recorded in.
 _NEWEST_FIRST = (SortKey("id", descending=True),)
 
@@ -148,91 +122,6 @@ class SqlAlchemyCustomerRepository(CustomerRepository):
         row = await write(self._session, statement, CUSTOMER_CONSTRAINT_ERRORS, savepoint=True)
         assert row is not None
         return _to_customer(row)
-
-
-def _to_checkout(record: CheckoutRecord | Row[Any]) -> Checkout:
-    return Checkout(
-        id=record.id,
-        user_id=record.user_id,
-        kind=CheckoutKind(record.kind),
-        code=record.code,
-        status=CheckoutStatus(record.status),
-        gateway_session_id=record.gateway_session_id,
-        url=record.url,
-        created_at=record.created_at,
-        completed_at=record.completed_at,
-    )
-
-
-class SqlAlchemyCheckoutRepository(CheckoutRepository):
-    """`CheckoutRepository` on `checkouts` (contract: the port).
-
-    `add` is an INSERT in a SAVEPOINT (a taken id or gateway session id:
-    `CheckoutExistsError`; an unknown user: `UserNotFoundError`). `update` of an
-    unknown id is `CheckoutNotFoundError`. `complete` is one `UPDATE ... WHERE id = :id
-    AND status = 'open' RETURNING`: a concurrent completer waits for the row lock, then
-    the condition, evaluated again on the committed row, lets exactly one through.
-    """
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._records = SqlAlchemyRepository(
-            session, CheckoutRecord, constraint_errors=CHECKOUT_CONSTRAINT_ERRORS
-        )
-
-    async def get(self, checkout_id: str) -> Checkout | None:
-        record = await self._records.get(checkout_id)
-        return _to_checkout(record) if record is not None else None
-
-    async def add(self, checkout: Checkout) -> Checkout:
-        now = utcnow()
-        statement = (
-            insert(_checkouts)
-            .values(
-                id=checkout.id,
-                user_id=checkout.user_id,
-                kind=checkout.kind.value,
-                code=checkout.code,
-                status=checkout.status.value,
-                gateway_session_id=checkout.gateway_session_id,
-                url=checkout.url,
-                completed_at=checkout.completed_at,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(*_checkouts.c)
-        )
-        row = await write(self._session, statement, CHECKOUT_CONSTRAINT_ERRORS, savepoint=True)
-        assert row is not None
-        return _to_checkout(row)
-
-    async def update(self, checkout: Checkout) -> Checkout:
-        statement = (
-            update(_checkouts)
-            .where(_checkouts.c.id == checkout.id)
-            .values(
-                status=checkout.status.value,
-                gateway_session_id=checkout.gateway_session_id,
-                url=checkout.url,
-                completed_at=checkout.completed_at,
-                updated_at=utcnow(),
-            )
-            .returning(*_checkouts.c)
-        )
-        row = await write(self._session, statement, CHECKOUT_CONSTRAINT_ERRORS)
-        if row is None:
-            raise CheckoutNotFoundError()
-        return _to_checkout(row)
-
-    async def complete(self, checkout_id: str, at: datetime) -> Checkout | None:
-        statement = (
-            update(_checkouts)
-            .where(_checkouts.c.id == checkout_id, _checkouts.c.status == _OPEN)
-            .values(status=CheckoutStatus.COMPLETED.value, completed_at=at, updated_at=utcnow())
-            .returning(*_checkouts.c)
-        )
-        row = await write(self._session, statement, CHECKOUT_CONSTRAINT_ERRORS)
-        return _to_checkout(row) if row is not None else None
 
 
 def _to_payment(record: PaymentRecord | Row[Any]) -> Payment:

@@ -1,6 +1,6 @@
 """Records of payments (`core.payments.model`): the gateway's customers, checkouts,
-subscriptions and payments as Portico keeps them, the log of gateway events, and the
-reconciliation runs.
+subscriptions and payments as Portico keeps them (the log of gateway events and the
+reconciliation runs are in `records_payment_events.py`).
 
 Money is BIGINT micro-units, as in billing, guarded by CHECKs. Rows point at users
 without `ON DELETE CASCADE`: payment history is never removed by removing an account by
@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapters.sqlalchemy.records import Base, TimestampMixin
@@ -37,8 +35,6 @@ from core.payments.model import (
     MAX_GATEWAY_ID_LENGTH,
     CheckoutKind,
     CheckoutStatus,
-    EventOutcome,
-    EventSource,
     PaymentKind,
     PaymentStatus,
     SubscriptionStatus,
@@ -47,8 +43,6 @@ from core.payments.model import (
 # Payments accumulate with every invoice: 64-bit ids on Postgres. SQLite only
 # autoincrements an `INTEGER PRIMARY KEY` (64-bit there anyway).
 PaymentId = BigInteger().with_variant(Integer(), "sqlite")
-# As the jobs' payload: JSONB on Postgres (compact, validated), JSON text on SQLite.
-EventPayloadType = JSON().with_variant(JSONB(), "postgresql")
 
 PAYMENT_CUSTOMERS_PK = "pk_payment_customers"
 PAYMENT_CUSTOMERS_GATEWAY_ID_UNIQUE = "uq_payment_customers_gateway_customer_id"
@@ -60,13 +54,12 @@ SUBSCRIPTIONS_GATEWAY_ID_UNIQUE = "uq_subscriptions_gateway_subscription_id"
 SUBSCRIPTIONS_USER_FK = "fk_subscriptions_user_id_users"
 PAYMENTS_REFERENCE_UNIQUE = "uq_payments_reference"
 PAYMENTS_USER_FK = "fk_payments_user_id_users"
-WEBHOOK_EVENTS_PK = "pk_webhook_events"
 
 GATEWAY_ID_LENGTH = MAX_GATEWAY_ID_LENGTH
 STATUS_LENGTH = 24  # the longest: incomplete_expired, partially_refunded
 
 
-def _one_of(column: str, values: type[StrEnum]) -> str:
+def one_of(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(str(v.value)) for v in values)})"
 
 
@@ -80,7 +73,7 @@ def _user_id(foreign_key: str, comment: str) -> Mapped[int]:
     )
 
 
-def _moment(comment: str, *, nullable: bool = True) -> Mapped[Any]:
+def moment(comment: str, *, nullable: bool = True) -> Mapped[Any]:
     return mapped_column(UTCDateTime, nullable=nullable, comment=comment)
 
 
@@ -115,8 +108,8 @@ class CheckoutRecord(TimestampMixin, Base):
     __tablename__ = "checkouts"
     __table_args__ = (
         UniqueConstraint("gateway_session_id", name=CHECKOUTS_SESSION_UNIQUE),
-        CheckConstraint(_one_of("kind", CheckoutKind), name="kind"),
-        CheckConstraint(_one_of("status", CheckoutStatus), name="status"),
+        CheckConstraint(one_of("kind", CheckoutKind), name="kind"),
+        CheckConstraint(one_of("status", CheckoutStatus), name="status"),
         {
             "comment": "Hosted checkouts started for users; each completes at most once "
             "(a conditional update from open)."
@@ -149,7 +142,7 @@ class CheckoutRecord(TimestampMixin, Base):
     url: Mapped[str | None] = mapped_column(
         Text, nullable=True, comment="Where the buyer pays (the gateway's page)."
     )
-    completed_at: Mapped[datetime | None] = _moment("When it completed (UTC); NULL while open.")
+    completed_at: Mapped[datetime | None] = moment("When it completed (UTC); NULL while open.")
 
 
 class SubscriptionRecord(TimestampMixin, Base):
@@ -158,7 +151,7 @@ class SubscriptionRecord(TimestampMixin, Base):
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("gateway_subscription_id", name=SUBSCRIPTIONS_GATEWAY_ID_UNIQUE),
-        CheckConstraint(_one_of("status", SubscriptionStatus), name="status"),
+        CheckConstraint(one_of("status", SubscriptionStatus), name="status"),
         # A user's subscriptions, newest first (`current`, `latest`).
         Index("ix_subscriptions_user_id_id", "user_id", "id"),
         # The grace-period sweep: past-due ones by when they fell due.
@@ -192,7 +185,7 @@ class SubscriptionRecord(TimestampMixin, Base):
         comment="The gateway's state: incomplete, incomplete_expired, trialing, active, "
         "past_due, unpaid, canceled or paused.",
     )
-    current_period_end: Mapped[datetime | None] = _moment("End of the paid period (UTC).")
+    current_period_end: Mapped[datetime | None] = moment("End of the paid period (UTC).")
     cancel_at_period_end: Mapped[bool] = mapped_column(
         Boolean,
         nullable=False,
@@ -205,11 +198,11 @@ class SubscriptionRecord(TimestampMixin, Base):
         nullable=True,
         comment="A lower tier taking effect at current_period_end; NULL: none.",
     )
-    past_due_since: Mapped[datetime | None] = _moment(
+    past_due_since: Mapped[datetime | None] = moment(
         "When a renewal first failed (UTC); the grace period counts from it."
     )
-    canceled_at: Mapped[datetime | None] = _moment("When it was canceled (UTC).")
-    synced_at: Mapped[datetime | None] = _moment(
+    canceled_at: Mapped[datetime | None] = moment("When it was canceled (UTC).")
+    synced_at: Mapped[datetime | None] = moment(
         "When the gateway state stored here was read (UTC)."
     )
 
@@ -220,8 +213,8 @@ class PaymentRecord(TimestampMixin, Base):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("reference", name=PAYMENTS_REFERENCE_UNIQUE),
-        CheckConstraint(_one_of("kind", PaymentKind), name="kind"),
-        CheckConstraint(_one_of("status", PaymentStatus), name="status"),
+        CheckConstraint(one_of("kind", PaymentKind), name="kind"),
+        CheckConstraint(one_of("status", PaymentStatus), name="status"),
         CheckConstraint(
             "amount >= 0 AND amount_refunded >= 0 AND credits_granted >= 0 "
             "AND credits_reversed >= 0",
@@ -277,76 +270,4 @@ class PaymentRecord(TimestampMixin, Base):
     credits_granted: Mapped[int] = _amount("Credits the payment added to the ledger.")
     credits_reversed: Mapped[int] = _amount(
         "Credits taken back by refunds; at most credits_granted."
-    )
-
-
-class WebhookEventRecord(Base):
-    """A gateway event as received, kept for good (`core.payments.model.StoredEvent`)."""
-
-    __tablename__ = "webhook_events"
-    __table_args__ = (
-        CheckConstraint(_one_of("source", EventSource), name="source"),
-        CheckConstraint(_one_of("outcome", EventOutcome), name="outcome"),
-        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
-        # The event log, newest first (admin, replay).
-        Index("ix_webhook_events_created_id", "created", "id"),
-        {
-            "comment": "Every verified payment gateway event, once (the id is the key), "
-            "stored before its effects in the same transaction."
-        },
-    )
-
-    id: Mapped[str] = mapped_column(
-        String(GATEWAY_ID_LENGTH),
-        primary_key=True,
-        comment="The gateway's event id (Stripe `evt_...`).",
-    )
-    type: Mapped[str] = mapped_column(
-        String(255), nullable=False, comment="The event type (invoice.paid...)."
-    )
-    created: Mapped[datetime] = _moment("When the gateway created it (UTC).", nullable=False)
-    payload: Mapped[dict[str, Any]] = mapped_column(
-        EventPayloadType, nullable=False, comment="The event as the gateway sent it (JSON)."
-    )
-    source: Mapped[str] = mapped_column(
-        String(16), nullable=False, comment="webhook or reconcile: how it reached Portico."
-    )
-    outcome: Mapped[str] = mapped_column(
-        String(16), nullable=False, comment="applied, ignored or failed (replay tries again)."
-    )
-    received_at: Mapped[datetime] = _moment("When Portico stored it (UTC).", nullable=False)
-    processed_at: Mapped[datetime | None] = _moment("When it was last processed (UTC).")
-    error: Mapped[str | None] = mapped_column(
-        Text, nullable=True, comment="Why it failed (type and message), if it did."
-    )
-    attempts: Mapped[int] = mapped_column(
-        Integer,
-        nullable=False,
-        default=1,
-        server_default="1",
-        comment="How many times it was processed.",
-    )
-
-
-class ReconciliationRecord(Base):
-    """One `reconcile` run (`core.payments.model.Reconciliation`)."""
-
-    __tablename__ = "payment_reconciliations"
-    __table_args__ = (
-        CheckConstraint("found >= 0 AND applied >= 0", name="counts_not_negative"),
-        # `last()`: the run with the latest `until`.
-        Index("ix_payment_reconciliations_until", "until"),
-        {"comment": "Reconciliation runs: which window of gateway events was listed."},
-    )
-
-    id: Mapped[int] = mapped_column(
-        Integer, primary_key=True, autoincrement=True, comment="Id of the run."
-    )
-    since: Mapped[datetime] = _moment("Start of the window listed (UTC).", nullable=False)
-    until: Mapped[datetime] = _moment("End of the window listed (UTC).", nullable=False)
-    found: Mapped[int] = mapped_column(
-        Integer, nullable=False, comment="Events the gateway listed in the window."
-    )
-    applied: Mapped[int] = mapped_column(
-        Integer, nullable=False, comment="Of those, events that were new and stored."
     )

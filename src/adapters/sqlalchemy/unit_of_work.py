@@ -16,6 +16,7 @@ from adapters.sqlalchemy.catalog import (
     SqlAlchemyProductRepository,
     SqlAlchemyTierRepository,
 )
+from adapters.sqlalchemy.checkouts import CHECKOUT_CONSTRAINT_ERRORS, SqlAlchemyCheckoutRepository
 from adapters.sqlalchemy.credits import CREDIT_CONSTRAINT_ERRORS, SqlAlchemyCreditLedger
 from adapters.sqlalchemy.engine import READ_ONLY, session_factory
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
@@ -36,10 +37,8 @@ from adapters.sqlalchemy.payment_events import (
     SqlAlchemyWebhookEventRepository,
 )
 from adapters.sqlalchemy.payments import (
-    CHECKOUT_CONSTRAINT_ERRORS,
     CUSTOMER_CONSTRAINT_ERRORS,
     PAYMENT_CONSTRAINT_ERRORS,
-    SqlAlchemyCheckoutRepository,
     SqlAlchemyCustomerRepository,
     SqlAlchemyPaymentRepository,
 )
