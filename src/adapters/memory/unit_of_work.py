@@ -30,6 +30,20 @@ from adapters.memory.one_time_tokens import (
     InMemoryOneTimeTokenRepository,
     InMemoryOneTimeTokenState,
 )
+from adapters.memory.payment_events import (
+    InMemoryReconciliationLog,
+    InMemoryReconciliationState,
+    InMemoryWebhookEventRepository,
+    InMemoryWebhookEventState,
+)
+from adapters.memory.payments import (
+    InMemoryCheckoutRepository,
+    InMemoryCheckoutState,
+    InMemoryCustomerRepository,
+    InMemoryCustomerState,
+    InMemoryPaymentRepository,
+    InMemoryPaymentState,
+)
 from adapters.memory.purchases import (
     InMemoryOverrideRepository,
     InMemoryOverrideState,
@@ -44,12 +58,17 @@ from adapters.memory.reservations import (
     InMemoryReservationRepository,
     InMemoryReservationState,
 )
+from adapters.memory.subscriptions import (
+    InMemorySubscriptionRepository,
+    InMemorySubscriptionState,
+)
 from adapters.memory.transaction import PendingWrites
 from adapters.memory.usage import InMemoryUsageCounters, InMemoryUsageState
 from adapters.memory.users import InMemoryUserRepository, InMemoryUserState
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
+from core.payments.ports import PaymentsUnitOfWork, PaymentsUnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +148,28 @@ TABLES: Mapping[str, Table] = {
     "usage": Table(
         InMemoryUsageState, lambda state, unit: InMemoryUsageCounters(state, _user_exists(unit))
     ),
+    "customers": Table(
+        InMemoryCustomerState,
+        lambda state, unit: InMemoryCustomerRepository(state, _user_exists(unit)),
+    ),
+    "checkouts": Table(
+        InMemoryCheckoutState,
+        lambda state, unit: InMemoryCheckoutRepository(state, _user_exists(unit)),
+    ),
+    "subscriptions": Table(
+        InMemorySubscriptionState,
+        lambda state, unit: InMemorySubscriptionRepository(state, _user_exists(unit)),
+    ),
+    "payments": Table(
+        InMemoryPaymentState,
+        lambda state, unit: InMemoryPaymentRepository(state, _user_exists(unit)),
+    ),
+    "webhook_events": Table(
+        InMemoryWebhookEventState, lambda state, _: InMemoryWebhookEventRepository(state)
+    ),
+    "reconciliations": Table(
+        InMemoryReconciliationState, lambda state, _: InMemoryReconciliationLog(state)
+    ),
     # The outbox: jobs are rows written in the same transaction.
     "jobs": Table(InMemoryJobStore, lambda store, _: InMemoryJobQueue(store)),
 }
@@ -156,7 +197,11 @@ class InMemoryDatabase:
         raise AttributeError(name)
 
 
-class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork, BillingUnitOfWork):
+# Payments first: its Protocol extends billing's and identity's (in that order), so the
+# bases must name them after it for a consistent method resolution order.
+class InMemoryUnitOfWork(
+    PaymentsUnitOfWork, BillingUnitOfWork, IdentityUnitOfWork, NotificationsUnitOfWork
+):
     """A transaction over an `InMemoryDatabase` (contract: the core `UnitOfWork`).
 
     Commit checks every repository, then applies every one, under the database's lock:
@@ -205,7 +250,10 @@ class InMemoryUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork, BillingUni
 
 
 class InMemoryUnitOfWorkFactory(
-    IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory, BillingUnitOfWorkFactory
+    IdentityUnitOfWorkFactory,
+    NotificationsUnitOfWorkFactory,
+    BillingUnitOfWorkFactory,
+    PaymentsUnitOfWorkFactory,
 ):
     """Owns one `InMemoryDatabase` (`.database`); each call opens a unit of work on it.
 

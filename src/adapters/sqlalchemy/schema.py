@@ -18,6 +18,8 @@ from adapters.sqlalchemy import (
     records_jobs,  # noqa: F401  (jobs)
     records_notifications,  # noqa: F401  (notification_preferences)
     records_oauth,  # noqa: F401  (oauth_identities)
+    records_payment_events,  # noqa: F401  (webhook_events, payment_reconciliations)
+    records_payments,  # noqa: F401  (payment_customers, checkouts, subscriptions, payments)
     records_refresh_tokens,  # noqa: F401  (refresh_tokens)
 )
 from adapters.sqlalchemy.records import Base

@@ -16,6 +16,7 @@ from adapters.sqlalchemy.catalog import (
     SqlAlchemyProductRepository,
     SqlAlchemyTierRepository,
 )
+from adapters.sqlalchemy.checkouts import CHECKOUT_CONSTRAINT_ERRORS, SqlAlchemyCheckoutRepository
 from adapters.sqlalchemy.credits import CREDIT_CONSTRAINT_ERRORS, SqlAlchemyCreditLedger
 from adapters.sqlalchemy.engine import READ_ONLY, session_factory
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
@@ -30,6 +31,17 @@ from adapters.sqlalchemy.oauth_identities import (
     SqlAlchemyOAuthIdentityRepository,
 )
 from adapters.sqlalchemy.one_time_tokens import SqlAlchemyOneTimeTokenRepository
+from adapters.sqlalchemy.payment_events import (
+    EVENT_CONSTRAINT_ERRORS,
+    SqlAlchemyReconciliationLog,
+    SqlAlchemyWebhookEventRepository,
+)
+from adapters.sqlalchemy.payments import (
+    CUSTOMER_CONSTRAINT_ERRORS,
+    PAYMENT_CONSTRAINT_ERRORS,
+    SqlAlchemyCustomerRepository,
+    SqlAlchemyPaymentRepository,
+)
 from adapters.sqlalchemy.purchases import (
     OVERRIDE_CONSTRAINT_ERRORS,
     PURCHASE_CONSTRAINT_ERRORS,
@@ -42,10 +54,15 @@ from adapters.sqlalchemy.reservations import (
     RESERVATION_CONSTRAINT_ERRORS,
     SqlAlchemyReservationRepository,
 )
+from adapters.sqlalchemy.subscriptions import (
+    SUBSCRIPTION_CONSTRAINT_ERRORS,
+    SqlAlchemySubscriptionRepository,
+)
 from adapters.sqlalchemy.usage_counters import SqlAlchemyUsageCounters
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
+from core.payments.ports import PaymentsUnitOfWork, PaymentsUnitOfWorkFactory
 from core.shared.clock import Clock
 
 
@@ -76,6 +93,12 @@ TABLES: Mapping[str, Table] = {
     "credits": Table(SqlAlchemyCreditLedger, CREDIT_CONSTRAINT_ERRORS),
     "reservations": Table(SqlAlchemyReservationRepository, RESERVATION_CONSTRAINT_ERRORS),
     "usage": Table(SqlAlchemyUsageCounters),
+    "customers": Table(SqlAlchemyCustomerRepository, CUSTOMER_CONSTRAINT_ERRORS),
+    "checkouts": Table(SqlAlchemyCheckoutRepository, CHECKOUT_CONSTRAINT_ERRORS),
+    "subscriptions": Table(SqlAlchemySubscriptionRepository, SUBSCRIPTION_CONSTRAINT_ERRORS),
+    "payments": Table(SqlAlchemyPaymentRepository, PAYMENT_CONSTRAINT_ERRORS),
+    "webhook_events": Table(SqlAlchemyWebhookEventRepository, EVENT_CONSTRAINT_ERRORS),
+    "reconciliations": Table(SqlAlchemyReconciliationLog),
 }
 # Every constraint a repository names, so a violation that only surfaces at commit
 # still maps to the same leaf error.
@@ -86,7 +109,11 @@ _CONSTRAINT_ERRORS: ConstraintErrors = {
 }
 
 
-class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork, BillingUnitOfWork):
+# Payments first: its Protocol extends billing's and identity's (in that order), so the
+# bases must name them after it for a consistent method resolution order.
+class SqlAlchemyUnitOfWork(
+    PaymentsUnitOfWork, BillingUnitOfWork, IdentityUnitOfWork, NotificationsUnitOfWork
+):
     """One database transaction over every repository in `TABLES` and the outbox.
 
     Contract (the core `UnitOfWork`): `async with uow:`; nothing is visible to others
@@ -139,7 +166,10 @@ class SqlAlchemyUnitOfWork(IdentityUnitOfWork, NotificationsUnitOfWork, BillingU
 
 
 class SqlAlchemyUnitOfWorkFactory(
-    IdentityUnitOfWorkFactory, NotificationsUnitOfWorkFactory, BillingUnitOfWorkFactory
+    IdentityUnitOfWorkFactory,
+    NotificationsUnitOfWorkFactory,
+    BillingUnitOfWorkFactory,
+    PaymentsUnitOfWorkFactory,
 ):
     """Opens a new `SqlAlchemyUnitOfWork` on `engine` per call.
 

@@ -42,6 +42,11 @@ class PaymentExistsError(ConflictError):
     default_detail = "This payment is recorded already."
 
 
+class PaymentNotFoundError(NotFoundError):
+    code = "payment_not_found"
+    default_detail = "No such payment."
+
+
 class EventExistsError(ConflictError):
     """The event id is stored already: this delivery is a duplicate."""
 
