@@ -17,7 +17,7 @@ from core.notifications.model import EmailCategory
 from core.notifications.service import queue_email
 from core.notifications.templates import PAYMENT_FAILED, PAYMENT_RECEIPT
 from core.payments.auditing import PaymentAction, payment_entry
-from core.payments.errors import CheckoutNotFoundError
+from core.payments.errors import CheckoutNotFoundError, PaymentNotFoundError
 from core.payments.model import (
     ChargeRefunded,
     CheckoutCompleted,
@@ -34,12 +34,6 @@ from core.payments.policy import PaymentPolicy
 from core.payments.ports import PaymentsUnitOfWork
 from core.payments.subscriptions import SubscriptionOwnerUnknownError, SubscriptionRules
 from core.shared.clock import Clock
-from core.shared.errors import NotFoundError
-
-
-class PaymentNotFoundError(NotFoundError):
-    code = "payment_not_found"
-    default_detail = "No payment is recorded for this charge."
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +199,7 @@ class EventEffects:
         if subject.payment_id is not None:
             found = await tx.payments.by_gateway_payment(subject.payment_id)
         if found is None:
-            raise PaymentNotFoundError()
+            raise PaymentNotFoundError("No payment is recorded for this charge.")
         payment = await tx.payments.lock(found.reference)
         assert payment is not None
         refunded = min(max(payment.amount_refunded, subject.amount_refunded), payment.amount)

@@ -17,6 +17,7 @@ from core.payments.errors import (
     SubscriptionExistsError,
 )
 from core.payments.model import EventOutcome, PaymentStatus, SubscriptionStatus
+from core.payments.subscriptions import SubscriptionRules
 from tests.unit.core.payments_world import WEBHOOK_SECRET, Delivery, PaymentsWorld, event_of
 
 PACK_CREDITS = 1_000  # the seeded `small` pack
@@ -211,7 +212,6 @@ async def test_a_refund_takes_the_credits_back_but_never_below_zero(
     deliveries = await world.buy(user, credit_pack="small")
     await world.deliver(deliveries)
     await world.credits.spend(user.id, 700, idempotency_key="spent")
-    (payment,) = await world.payments_of(user)
     charge = next(event_of(d) for d in deliveries if event_of(d)["type"] == "charge.succeeded")
     refunds = world.simulator.refund_charge(charge["data"]["object"]["id"])
     await world.deliver([world.sign(event) for event in refunds])
@@ -287,3 +287,29 @@ async def test_cancel_at_period_end_keeps_the_tier_and_cancel_now_ends_it(
     assert (await world.reload(user)).tier_code == DEFAULT_TIER
     actions = [e.action for e in await world.audit(target_id=str(user.id))]
     assert actions.count("payments.subscription_cancel_requested") == 2
+
+
+async def test_an_older_read_or_news_after_the_end_never_overwrites_the_record(
+    world: PaymentsWorld,
+) -> None:
+    user = await world.member()
+    deliveries = await world.buy(user, tier="pro")
+    await world.deliver(deliveries)
+    subscription_id = event_of(deliveries[0])["data"]["object"]["id"]
+    active = await world.gateway.get_subscription(subscription_id)
+    world.simulator.cancel_subscription(subscription_id)
+    canceled = await world.gateway.get_subscription(subscription_id)
+    assert active.status is SubscriptionStatus.ACTIVE
+    assert canceled.status is SubscriptionStatus.CANCELED
+    rules = world.services.get(SubscriptionRules)
+    early, late = world.clock.now(), world.clock.advance(10)
+    async with world.payments_uow() as tx:
+        applied = await rules.apply(tx, canceled, read_at=late)
+        assert applied.subscription is not None
+        stale = await rules.apply(tx, active, read_at=early)  # read before the end
+        revived = await rules.apply(tx, active, read_at=world.clock.advance(10))  # ended
+        await tx.commit()
+    assert stale.subscription is None and revived.subscription is None
+    stored = await world.subscription_of(user)
+    assert stored is not None and stored.status is SubscriptionStatus.CANCELED
+    assert (await world.reload(user)).tier_code == DEFAULT_TIER

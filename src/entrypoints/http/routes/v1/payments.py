@@ -20,6 +20,7 @@ from entrypoints.http.schemas.payments import (
     RedirectRead,
     SubscriptionRead,
 )
+from entrypoints.http.schemas.problem import Problem
 
 group = EndpointGroup(tags=("billing",))
 
@@ -33,7 +34,7 @@ def site_url(request: Request) -> str:
 @group.post(
     "/api/v1/billing/checkout",
     access=Access.SESSION,
-    responses={200: RedirectRead, 404: None, 409: None},
+    responses={200: RedirectRead, 404: Problem, 409: Problem, 422: Problem},
 )
 async def start_checkout(request: Request, json: CheckoutCreate) -> Response:
     """A hosted checkout for a tier (a subscription) or a credit pack; send the user to
@@ -66,7 +67,7 @@ async def read_subscription(request: Request) -> Response:
 @group.post(
     "/api/v1/billing/subscription/cancel",
     access=Access.SESSION,
-    responses={200: SubscriptionRead, 404: None},
+    responses={200: SubscriptionRead, 404: Problem},
 )
 async def cancel_subscription(request: Request, json: CancelSubscription) -> Response:
     """Cancel at the end of the paid period (default) or now (the tier ends at once)."""
@@ -80,7 +81,7 @@ async def cancel_subscription(request: Request, json: CancelSubscription) -> Res
 @group.post(
     "/api/v1/billing/subscription/resume",
     access=Access.SESSION,
-    responses={200: SubscriptionRead, 404: None},
+    responses={200: SubscriptionRead, 404: Problem},
 )
 async def resume_subscription(request: Request) -> Response:
     """Undo a cancellation at period end."""

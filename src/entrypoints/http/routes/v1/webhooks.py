@@ -11,6 +11,7 @@ from core.payments.events import PaymentEventService
 from entrypoints.http.context import service
 from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse
 from entrypoints.http.schemas.payments import WebhookReceipt
+from entrypoints.http.schemas.problem import Problem
 
 SIGNATURE_HEADER = "stripe-signature"
 
@@ -20,7 +21,7 @@ group = EndpointGroup(tags=("webhooks",), rate_limited=False)
 @group.post(
     "/api/v1/webhooks/stripe",
     access=Access.PUBLIC,
-    responses={200: WebhookReceipt, 400: None, 413: None},
+    responses={200: WebhookReceipt, 400: Problem, 413: Problem},
 )
 async def stripe_webhook(request: Request) -> Response:
     """A Stripe event, signed (`Stripe-Signature`). 200 once handled, duplicates too;
