@@ -53,10 +53,13 @@ test: lint typecheck
 	exit $$rc
 
 # The HTTP suite alone with the cache and rate limiter on EDGE_BACKEND (redis or
-# memcached; CI runs both): the same tests prove the backends interchangeable.
+# memcached; CI runs both): the same tests prove the backends interchangeable. On the
+# in-memory database profile by default (EDGE_PROFILES="memory,embedded,services": all).
 EDGE_BACKEND ?= redis
+EDGE_PROFILES ?= memory
 test-http-edge: install
-	PORTICO_TEST_EDGE_BACKEND=$(EDGE_BACKEND) $(BIN)/pytest tests/unit/http $(PYTEST_ARGS); \
+	PORTICO_TEST_EDGE_BACKEND=$(EDGE_BACKEND) PORTICO_TEST_PROFILES=$(EDGE_PROFILES) \
+		$(BIN)/pytest tests/unit/http $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 

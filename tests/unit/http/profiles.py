@@ -26,11 +26,18 @@ from tests.databases import forget_queued_jobs
 from tests.services import drop_redis_keys
 from tests.settings_merge import merge
 
-PROFILES = [
+_ALL_PROFILES = [
     pytest.param("memory", id="memory"),
     pytest.param("embedded", id="embedded"),
     pytest.param("services", id="services", marks=pytest.mark.integration),
 ]
+# `PORTICO_TEST_PROFILES=memory` (comma-separated) runs the suite on some profiles only:
+# the edge-backend runs of CI use it, since the cache and the rate limiter behave the
+# same whatever database is behind them (`make test` runs every profile).
+_SELECTED = {
+    name.strip() for name in os.environ.get("PORTICO_TEST_PROFILES", "").split(",") if name.strip()
+}
+PROFILES = [p for p in _ALL_PROFILES if not _SELECTED or p.values[0] in _SELECTED]
 
 EDGE_BACKEND = os.environ.get("PORTICO_TEST_EDGE_BACKEND", "memory")
 TEST_SECRET = "http-test-secret-key-that-is-long-enough-0123456789"
