@@ -123,8 +123,9 @@ class FakePaymentGateway(PaymentGateway):
     async def create_checkout(
         self, request: CheckoutRequest, *, idempotency_key: str
     ) -> HostedPage:
-        if not self.simulator.has_price(request.price_id):
-            # The fake has no price list of its own: it sells at the catalog's price.
+        if not self.simulator.has_price(request.price_id) and request.amount > 0:
+            # The fake has no price list of its own: it sells at the catalog's price
+            # (a price it was never told of, and no amount: refused, as Stripe would).
             self.register_price(
                 request.price_id,
                 request.amount,

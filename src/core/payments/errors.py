@@ -69,7 +69,7 @@ class InvalidWebhookError(DomainError):
     written. `code` says which (`invalid_signature`, `stale_timestamp`,
     `malformed_event`)."""
 
-    code = "invalid_webhook"
+    code = "invalid_signature"
     default_detail = "The webhook could not be verified."
 
     def __init__(self, detail: str | None = None, *, code: str = "invalid_signature") -> None:

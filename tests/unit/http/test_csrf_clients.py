@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from core.billing.catalog import CatalogService
+from core.billing.seed import seed_catalog
 from core.notifications.ports import EmailSender
+from core.payments.events import PaymentEventService
+from core.payments.ports import PaymentGateway
 from entrypoints.http.app import all_endpoints
 from entrypoints.http.endpoints import Access, Endpoint
 from tests.unit.http.conftest import MakeClient
@@ -24,6 +28,9 @@ BROWSER_HEADERS = {"cookie", "origin", "sec-fetch-site"}
 ME = "/api/v1/users/me"
 SESSIONS = "/api/v1/auth/sessions"
 PREFERENCES = "/api/v1/notifications/preferences"
+CHECKOUT = "/api/v1/billing/checkout"
+SUBSCRIPTION = "/api/v1/billing/subscription"
+WEBHOOK = "/api/v1/webhooks/stripe"
 NEW_PASSWORD = "A-brand-new-passphrase-for-csrf-42"
 _MAIL_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_-]+)")
 
@@ -108,6 +115,53 @@ class Forgeable:
     path: str
     body: dict[str, Any] | None
     expected: int
+    # A body sent byte for byte (a signed webhook), with the headers it needs.
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {"content": self.content} if self.content is not None else {"json": self.body}
+
+
+def _seeded(scene: Scene) -> Any:
+    runtime = scene.client.app.state.runtime  # type: ignore[attr-defined]
+    assert scene.client.portal is not None
+    scene.client.portal.call(lambda: seed_catalog(runtime.get(CatalogService)))
+    return runtime
+
+
+def _paid_checkout(scene: Scene, **what: str) -> list[Any]:
+    """The victim buys `what` through the fake gateway: the signed deliveries it made
+    (not delivered)."""
+    runtime = _seeded(scene)
+    started = scene.victim.post(CHECKOUT, json=what)
+    assert started.status_code == 200, started.text
+    session_id = started.json()["url"].rsplit("/", 1)[-1]
+    return list(runtime.get(PaymentGateway).complete_checkout(session_id))
+
+
+def _subscribed(scene: Scene) -> None:
+    runtime = scene.client.app.state.runtime  # type: ignore[attr-defined]
+    events = runtime.get(PaymentEventService)
+    assert scene.client.portal is not None
+    for delivery in _paid_checkout(scene, tier="pro"):
+        scene.client.portal.call(lambda d=delivery: events.receive(d.payload, d.signature))
+
+
+def _webhook(scene: Scene) -> Forgeable:
+    delivery = _paid_checkout(scene, credit_pack="small")[-1]
+    return Forgeable(WEBHOOK, None, 200, delivery.payload, {"Stripe-Signature": delivery.signature})
+
+
+def _cancel(scene: Scene) -> Forgeable:
+    _subscribed(scene)
+    return Forgeable(f"{SUBSCRIPTION}/cancel", {}, 200)
+
+
+def _resume(scene: Scene) -> Forgeable:
+    _subscribed(scene)
+    assert scene.victim.post(f"{SUBSCRIPTION}/cancel", json={}).status_code == 200
+    return Forgeable(f"{SUBSCRIPTION}/resume", None, 200)
 
 
 def _signed_in_elsewhere(scene: Scene) -> Forgeable:
@@ -184,6 +238,11 @@ VALID_REQUESTS: dict[tuple[str, str], Callable[[Scene], Forgeable]] = {
     ("PATCH", ME): lambda s: Forgeable(ME, {"username": new_credentials().username}, 200),
     ("DELETE", ME): lambda s: Forgeable(ME, {"password": s.credentials.password}, 204),
     ("PUT", PREFERENCES): lambda s: Forgeable(PREFERENCES, {"marketing": True}, 200),
+    ("POST", CHECKOUT): lambda s: _seeded(s) and Forgeable(CHECKOUT, {"credit_pack": "small"}, 200),
+    ("POST", "/api/v1/billing/portal"): lambda s: Forgeable("/api/v1/billing/portal", None, 200),
+    ("POST", f"{SUBSCRIPTION}/cancel"): _cancel,
+    ("POST", f"{SUBSCRIPTION}/resume"): _resume,
+    ("POST", WEBHOOK): _webhook,
 }
 
 
@@ -214,9 +273,10 @@ def test_a_cross_site_browser_request_is_refused_on_every_unsafe_route(
 
     for site, headers in CROSS_SITE.items():
         for who, sender, token in _forgers(scene, pre_session_token):
-            sent = dict(headers, **({"X-CSRF-Token": token} if token else {}))
+            sent = dict(forgeable.headers, **headers)
+            sent.update({"X-CSRF-Token": token} if token else {})
             response = sender.request(
-                endpoint.method, forgeable.path, json=forgeable.body, headers=sent, csrf=False
+                endpoint.method, forgeable.path, headers=sent, csrf=False, **forgeable.payload()
             )
             assert response.status_code == 403, (site, who, response.text)
             assert response.json()["code"] == "csrf_failed"
@@ -227,7 +287,10 @@ def test_a_cross_site_browser_request_is_refused_on_every_unsafe_route(
     # (a spent reset or refresh token, a taken email or a sent mail would fail it).
     own_token = {"X-CSRF-Token": pre_session_token} if endpoint.access is Access.PRE_SESSION else {}
     response = victim.request(
-        endpoint.method, forgeable.path, json=forgeable.body, headers=own_token
+        endpoint.method,
+        forgeable.path,
+        headers={**forgeable.headers, **own_token},
+        **forgeable.payload(),
     )
     assert response.status_code == forgeable.expected, response.text
 

@@ -93,6 +93,8 @@ def test_checkout_input_is_checked(client: TestClient, browser: Browser) -> None
     for body, status, code in (
         ({}, 422, "validation_failed"),
         ({"tier": "pro", "credit_pack": "small"}, 422, "validation_failed"),
+        ({"credit_pack": None}, 422, "validation_failed"),  # found by the fuzzer: was a 500
+        ({"tier": "Pro!"}, 422, "validation_failed"),
         ({"tier": "free"}, 422, "not_for_sale"),
         ({"credit_pack": "nope"}, 422, "not_for_sale"),
     ):

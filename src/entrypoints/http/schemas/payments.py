@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from core.payments.checkout import SubscriptionView
 from core.payments.model import Payment
 
-_CODE = r"^[a-z][a-z0-9_]{0,63}$"
+# A catalog code; null is accepted as "not given" but not advertised.
+Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
 class CheckoutCreate(BaseModel):
     """Exactly one of `tier` (a subscription) or `credit_pack` (a one-time purchase)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["tier"]}, {"required": ["credit_pack"]}]},
+    )
 
-    tier: str | None = Field(None, pattern=_CODE, description="A public tier's code.")
-    credit_pack: str | None = Field(None, pattern=_CODE, description="A credit pack's code.")
+    tier: Code | SkipJsonSchema[None] = Field(None, description="A public tier's code.")
+    credit_pack: Code | SkipJsonSchema[None] = Field(None, description="A credit pack's code.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CheckoutCreate:
