@@ -46,8 +46,11 @@ class PaymentGateway(Protocol):
     - `get_subscription`: the subscription as it is now, or None when unknown.
     - `cancel_subscription`: at the end of the paid period, or now.
     - `resume_subscription`: undo a cancellation at period end.
+      Both raise `SubscriptionNotFoundError` for a subscription the gateway does not
+      know, and return the subscription as it is after the change.
     - `events_since(since, limit)`: the events created at or after `since`, oldest
-      first, at most `limit`.
+      first, at most `limit` (Stripe lists newest first, so its adapter reads back to
+      `since`: keep `since` recent).
     - `get_event(id)`: one event, or None.
     """
 
