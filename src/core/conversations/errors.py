@@ -69,3 +69,10 @@ class ContentRefusedError(RuleViolationError):
 
     code = "content_refused"
     default_detail = "The model refused this content."
+
+
+class ReplyFailedError(ConflictError):
+    """A repeated `client_message_id` whose first send failed: its result stands."""
+
+    code = "reply_failed"
+    default_detail = "The first send with this client_message_id failed."

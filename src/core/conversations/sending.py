@@ -1,0 +1,387 @@
+"""Sending a message: the reply from the model, metered and charged exactly.
+
+The order of a send (each step its own short transaction; none is open while the model
+is called):
+1. the conversation is the caller's; a repeated `client_message_id` returns the first
+   result (waiting for it while it is being made);
+2. entitlements: the `conversations` feature, the model's feature, one message and the
+   prompt's tokens within the limits; the model has a price;
+3. credits for the worst case (the estimated prompt and the most output) are reserved
+   under a key derived from the client message id, so a repeated send reserves nothing
+   more; the user message and a `reserved` assistant message are saved; the message
+   counts against the daily limit;
+4. the model is called, with a timeout;
+5. the cost (from the tokens the provider reports) is recorded on the reservation, the
+   reply saved, the reservation settled to the cost, the tokens counted. A failure marks
+   the reply failed and releases the reservation. A crash between steps leaves a
+   reservation the sweep settles to the recorded cost, or releases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from core.billing.entitlements import EntitlementService
+from core.billing.errors import IdempotencyKeyTakenError, LimitReachedError
+from core.billing.model import Reservation, model_feature
+from core.billing.reservations import ReservationService
+from core.conversations.conversations import owned
+from core.conversations.errors import (
+    MessageExistsError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    PriceNotFoundError,
+    ReplyFailedError,
+)
+from core.conversations.model import (
+    ChatDelta,
+    ChatMessage,
+    ChatParams,
+    ChatUsage,
+    Conversation,
+    Message,
+    MessageState,
+    ModelPrice,
+    Role,
+)
+from core.conversations.policy import ConversationPolicy
+from core.conversations.ports import ChatModel, ConversationsUnitOfWorkFactory
+from core.conversations.tokens import estimate_prompt, trim_history
+from core.identity.model import User
+from core.shared.clock import Clock
+from core.shared.errors import DomainError
+from core.shared.ids import TokenGenerator
+
+CONVERSATIONS_FEATURE = "conversations"
+MESSAGES_LIMIT = "messages"
+TOKENS_LIMIT = "tokens"
+HISTORY_LIMIT = 200
+
+log = logging.getLogger("portico.conversations")
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """A sent message and its reply (`usage` is None for a repeated send's answer
+    read back from storage: the reply carries its tokens)."""
+
+    user_message: Message
+    reply: Message
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """A send that passed every check and holds its credits."""
+
+    user: User
+    conversation: Conversation
+    prompt: list[ChatMessage]
+    price: ModelPrice
+    reservation: Reservation | None
+    user_message: Message
+    reply: Message
+
+
+class MessageService:
+    """Rules: see the module docstring. Also:
+    - The model is never called inside a database transaction, and never twice for one
+      client message id, however many sends race with it.
+    - A streamed reply is read to its end by a task the response does not own: a
+      client that goes away mid-stream still gets the whole reply saved and is charged
+      by the usage the provider reports.
+    - The charge is the cost in credits (`ConversationPolicy.credits_for`), never more
+      than was reserved for the worst case.
+    """
+
+    def __init__(
+        self,
+        uow: ConversationsUnitOfWorkFactory,
+        model: ChatModel,
+        entitlements: EntitlementService,
+        reservations: ReservationService,
+        tokens: TokenGenerator,
+        clock: Clock,
+        policy: ConversationPolicy,
+    ) -> None:
+        self._uow = uow
+        self._model = model
+        self._entitlements = entitlements
+        self._reservations = reservations
+        self._tokens = tokens
+        self._clock = clock
+        self._policy = policy
+        # Streams and cleanups in flight: kept referenced until they end (a task nobody
+        # holds may be collected mid-flight).
+        self._running: set[asyncio.Future[Any]] = set()
+
+    async def send(
+        self,
+        user: User,
+        conversation_id: int,
+        content: str,
+        *,
+        client_message_id: str | None = None,
+    ) -> SendResult:
+        prepared = await self._prepare(user, conversation_id, content, client_message_id)
+        if isinstance(prepared, SendResult):
+            return prepared
+        return await self._run(prepared, None)
+
+    async def stream(
+        self,
+        user: User,
+        conversation_id: int,
+        content: str,
+        *,
+        client_message_id: str | None = None,
+    ) -> AsyncIterator[ChatDelta | SendResult]:
+        """The reply's deltas, then the `SendResult`. Everything that can refuse the
+        send (ownership, entitlements, credits) raises before the first item; a model
+        failure raises from the iterator after the deltas already sent."""
+        prepared = await self._prepare(user, conversation_id, content, client_message_id)
+        if isinstance(prepared, SendResult):
+            return _single(prepared)
+        queue: asyncio.Queue[ChatDelta | None] = asyncio.Queue()
+        task = asyncio.create_task(self._run(prepared, queue))
+        self._keep(task)
+        return _relay(queue, task)
+
+    def _keep(self, task: asyncio.Future[Any]) -> None:
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    # --- the steps ----------------------------------------------------------------------
+
+    async def _prepare(
+        self, user: User, conversation_id: int, content: str, client_message_id: str | None
+    ) -> _Send | SendResult:
+        assert user.id is not None
+        async with self._uow(read_only=True) as tx:
+            conversation = await owned(tx, user, conversation_id)
+            if client_message_id is not None:
+                first = await tx.messages.find_user_message(conversation_id, client_message_id)
+                if first is not None:
+                    return await self._answer(first)
+            history = await tx.messages.history(conversation_id, HISTORY_LIMIT)
+            price = await tx.model_prices.current(conversation.model, self._clock.now())
+        key = client_message_id or self._tokens.token(16)
+        user_message = Message(
+            conversation_id=conversation_id,
+            user_id=user.id,
+            role=Role.USER,
+            content=content,
+            client_message_id=key,
+        )
+        await self._entitlements.can_use(user, CONVERSATIONS_FEATURE)
+        await self._entitlements.can_use(user, model_feature(conversation.model))
+        if price is None:
+            raise PriceNotFoundError()
+        prompt = self._prompt(conversation, history, content)
+        estimated = estimate_prompt(prompt)
+        await self._entitlements.check_limit(user, MESSAGES_LIMIT, 1)
+        await self._entitlements.check_limit(user, TOKENS_LIMIT, estimated)
+        worst = self._policy.credits_for(price.cost(estimated, self._policy.max_output_tokens))
+        reservation = None
+        if worst > 0:
+            try:
+                reservation = await self._reservations.reserve(
+                    user.id,
+                    worst,
+                    idempotency_key=f"message:{conversation_id}:{key}",
+                    source=f"conversation:{conversation_id}",
+                    ttl_seconds=int(self._policy.reply_wait_seconds + self._policy.timeout_seconds),
+                )
+            except IdempotencyKeyTakenError:
+                return await self._answer_to(conversation_id, key)
+        now = self._clock.now()
+        try:
+            async with self._uow() as tx:
+                saved = await tx.messages.add(user_message.copy(created_at=now))
+                reply = await tx.messages.add(
+                    Message(
+                        conversation_id=conversation_id,
+                        user_id=user.id,
+                        role=Role.ASSISTANT,
+                        state=MessageState.RESERVED,
+                        model=conversation.model,
+                        client_message_id=key,
+                        reply_to=saved.id,
+                        reservation_id=reservation.id if reservation else None,
+                        created_at=now,
+                    )
+                )
+                await tx.conversations.update(conversation.copy(updated_at=now))
+                await tx.commit()
+        except MessageExistsError:
+            # A send with this id won the race: its reply (and its reservation, the
+            # same one under the same key) is ours.
+            return await self._answer_to(conversation_id, key)
+        send = _Send(user, conversation, prompt, price, reservation, saved, reply)
+        try:
+            await self._entitlements.consume(user, MESSAGES_LIMIT, 1)
+        except LimitReachedError as exc:
+            await self._fail(send, exc)
+            raise
+        return send
+
+    async def _run(self, send: _Send, deltas: asyncio.Queue[ChatDelta | None] | None) -> SendResult:
+        params = ChatParams(
+            max_output_tokens=self._policy.max_output_tokens,
+            timeout_seconds=self._policy.timeout_seconds,
+        )
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._policy.timeout_seconds):
+                text, usage = await self._call(send, params, deltas)
+        except TimeoutError:
+            error: DomainError = ModelTimeoutError()
+            await self._fail(send, error)
+            raise error from None
+        except DomainError as exc:
+            await self._fail(send, exc)
+            raise
+        except asyncio.CancelledError:
+            # Whoever cancelled us may cancel every later await too: the cleanup runs
+            # in a task of its own.
+            self._keep(asyncio.ensure_future(self._fail(send, ModelUnavailableError("cancelled"))))
+            raise
+        finally:
+            if deltas is not None:
+                deltas.put_nowait(None)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return await self._complete(send, text, usage, latency_ms)
+
+    async def _call(
+        self, send: _Send, params: ChatParams, deltas: asyncio.Queue[ChatDelta | None] | None
+    ) -> tuple[str, ChatUsage]:
+        model = send.conversation.model
+        if deltas is None:
+            reply = await self._model.complete(send.prompt, model, params)
+            return reply.text, reply.usage
+        parts: list[str] = []
+        usage: ChatUsage | None = None
+        async for item in self._model.stream(send.prompt, model, params):
+            if isinstance(item, ChatDelta):
+                parts.append(item.text)
+                deltas.put_nowait(item)
+            else:
+                usage = item
+        if usage is None:
+            raise ModelUnavailableError("The model reported no usage.")
+        return "".join(parts), usage
+
+    async def _complete(
+        self, send: _Send, text: str, usage: ChatUsage, latency_ms: int
+    ) -> SendResult:
+        cost = send.price.cost(usage.input_tokens, usage.output_tokens)
+        credits = self._policy.credits_for(cost)
+        if send.reservation is not None:
+            assert send.reservation.id is not None
+            credits = min(credits, send.reservation.amount)
+            await self._reservations.record_usage(send.reservation.id, credits)
+        async with self._uow() as tx:
+            finished = await tx.messages.finish(
+                send.reply.copy(
+                    content=text,
+                    state=MessageState.COMPLETED,
+                    model=usage.model or send.conversation.model,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost=cost,
+                    credits_charged=credits,
+                    latency_ms=latency_ms,
+                    completed_at=self._clock.now(),
+                )
+            )
+            await tx.commit()
+        if send.reservation is not None:
+            assert send.reservation.id is not None
+            await self._reservations.settle(send.reservation.id, credits)
+        try:
+            await self._entitlements.consume(
+                send.user, TOKENS_LIMIT, usage.input_tokens + usage.output_tokens
+            )
+        except LimitReachedError:
+            # The reply is made and paid for; the month's tokens are spent (the next
+            # send is refused by the check before it).
+            log.info("tokens_limit_passed", extra={"user_id": send.user.id})
+        reply = finished if finished is not None else send.reply
+        return SendResult(send.user_message, reply)
+
+    async def _fail(self, send: _Send, error: DomainError) -> None:
+        async with self._uow() as tx:
+            await tx.messages.finish(
+                send.reply.copy(
+                    state=MessageState.FAILED,
+                    error=error.code,
+                    completed_at=self._clock.now(),
+                )
+            )
+            await tx.commit()
+        if send.reservation is not None:
+            assert send.reservation.id is not None
+            await self._reservations.release(send.reservation.id)
+
+    # --- repeated sends ---------------------------------------------------------------
+
+    async def _answer_to(self, conversation_id: int, key: str) -> SendResult:
+        async with self._uow(read_only=True) as tx:
+            first = await tx.messages.find_user_message(conversation_id, key)
+        if first is None:  # the racing send failed before saving: nothing to return
+            raise ReplyFailedError("The first send with this client_message_id failed.")
+        return await self._answer(first)
+
+    async def _answer(self, user_message: Message) -> SendResult:
+        """The reply to `user_message`, once it is made (polled: the send making it may
+        run in another process)."""
+        assert user_message.id is not None
+        deadline = time.monotonic() + self._policy.reply_wait_seconds
+        pause = 0.02
+        while True:
+            async with self._uow(read_only=True) as tx:
+                reply = await tx.messages.reply_to(user_message.id)
+            if reply is not None and reply.state is MessageState.COMPLETED:
+                return SendResult(user_message, reply)
+            if reply is None or reply.state is MessageState.FAILED:
+                raise ReplyFailedError(
+                    f"The first send with this client_message_id failed "
+                    f"({reply.error if reply else 'unknown'}): send it with a new id."
+                )
+            if time.monotonic() > deadline:
+                raise ModelTimeoutError("The first send with this id is still running.")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    # --- the prompt -------------------------------------------------------------------
+
+    def _prompt(
+        self, conversation: Conversation, history: list[Message], content: str
+    ) -> list[ChatMessage]:
+        system = (
+            ChatMessage(Role.SYSTEM, conversation.system_prompt)
+            if conversation.system_prompt
+            else None
+        )
+        past = [ChatMessage(m.role, m.content) for m in history if m.role is not Role.SYSTEM]
+        return trim_history(
+            system, [*past, ChatMessage(Role.USER, content)], self._policy.history_token_budget
+        )
+
+
+async def _single(result: SendResult) -> AsyncIterator[ChatDelta | SendResult]:
+    yield result
+
+
+async def _relay(
+    queue: asyncio.Queue[ChatDelta | None], task: asyncio.Task[SendResult]
+) -> AsyncIterator[ChatDelta | SendResult]:
+    """The deltas as the task puts them, then its result (or its error). Cancelling
+    this iterator (a client gone) leaves the task running to the end."""
+    while (item := await queue.get()) is not None:
+        yield item
+    yield await task
