@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from core.billing.credits import CreditPolicy
 from core.billing.entitlements import BillingPolicy
+from core.conversations.policy import ConversationPolicy
 from core.identity.passwords import PasswordPolicy
 from core.identity.policy import AccountLinkPolicy, SessionPolicy
 from core.identity.throttle import LoginThrottlePolicy
@@ -119,6 +120,19 @@ def payment_policy(settings: Settings) -> PaymentPolicy:
     )
 
 
+def conversation_policy(settings: Settings) -> ConversationPolicy:
+    llm = settings.llm
+    return ConversationPolicy(
+        default_model=llm.default_model,
+        max_output_tokens=llm.max_output_tokens,
+        history_token_budget=llm.history_token_budget,
+        timeout_seconds=llm.timeout_seconds,
+        micros_per_credit=llm.micros_per_credit,
+        # A repeated send waits as long as the first one may take, and a little more.
+        reply_wait_seconds=llm.timeout_seconds + 30,
+    )
+
+
 def _upgrade_url(settings: Settings) -> str:
     configured = settings.billing.upgrade_url
     return configured or settings.accounts.frontend_url.rstrip("/") + "/pricing"
@@ -135,6 +149,7 @@ POLICIES: tuple[Callable[[Settings], object], ...] = (
     billing_policy,
     credit_policy,
     payment_policy,
+    conversation_policy,
 )
 
 

@@ -308,6 +308,30 @@ class StripeSettings(BaseModel):
     webhook_tolerance_seconds: int = Field(300, ge=1, le=3600)
 
 
+class LlmSettings(BaseModel):
+    # `fake`: a scripted model in process (deterministic replies, no network); `openai`:
+    # any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp, OpenRouter...).
+    backend: Literal["fake", "openai"] = "fake"
+    base_url: str | None = Field(None, pattern=_URL)
+    api_key: SecretStr | None = None
+    # What a conversation created without a model uses (it needs a price: `portico seed`
+    # prices the fake's model).
+    default_model: str = Field("portico-fake", min_length=1, max_length=200)
+    # Every reply's bound, and the worst case a send reserves credits for.
+    max_output_tokens: int = Field(1024, ge=1, le=200_000)
+    # The most (estimated) tokens of history sent with a message.
+    history_token_budget: int = Field(8000, ge=100, le=2_000_000)
+    # A model call's bound, a stream included from the request to its last token.
+    timeout_seconds: float = Field(60.0, gt=0, le=900)
+    # Retries of a failed request, only before its first token.
+    max_retries: int = Field(2, ge=0, le=5)
+    # The charging rule: one credit per this many micro-units of cost, rounded up
+    # (1000: one credit per $0.001).
+    micros_per_credit: int = Field(1000, ge=1)
+    # The fake's pace: seconds per token it streams (0: as fast as it can).
+    fake_latency_per_token_seconds: float = Field(0.0, ge=0, le=10)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PORTICO_",
@@ -339,6 +363,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = Field(default_factory=BillingSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 

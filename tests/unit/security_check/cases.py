@@ -42,6 +42,12 @@ GOOD: dict[str, Any] = {
     "jobs": {"runner": "celery"},
     "celery": {"broker_url": "amqps://portico:Mq4vR8sLx2@mq.internal:5671/portico"},
     "payments": {"backend": "stripe"},
+    "llm": {
+        "backend": "openai",
+        "base_url": "https://llm.example.com/v1",
+        "api_key": "sk-Lq8vT3xZm4Wd",
+        "default_model": "gpt-4o-mini",
+    },
     "stripe": {"api_key": "sk_live_" + GOOD_SECRET[:24], "webhook_secret": "whsec_Tq8vK3xZm4"},
 }
 
@@ -83,6 +89,21 @@ def rules_of(findings: list[Finding]) -> set[str]:
 
 # (id, overrides, expected rule ids, expected severity of each)
 BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
+    ("fake model", {"llm": {"backend": "fake"}}, {"llm.fake_model"}, "error"),
+    (
+        "fake default model",
+        {"llm": {"default_model": "portico-fake"}},
+        {"llm.fake_default_model"},
+        "error",
+    ),
+    ("llm without base url", {"llm": {"base_url": None}}, {"llm.base_url_missing"}, "error"),
+    ("llm without key", {"llm": {"api_key": None}}, {"llm.api_key_missing"}, "error"),
+    (
+        "llm over plain http",
+        {"llm": {"base_url": "http://llm.example.com/v1"}},
+        {"llm.base_url_plain_http"},
+        "warning",
+    ),
     ("fake gateway", {"payments": {"backend": "fake"}}, {"payments.fake_gateway"}, "error"),
     (
         "stripe test key",
@@ -340,6 +361,8 @@ BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
 
 # Configurations that look suspicious but are fine: no finding at all.
 QUIET_CASES: list[tuple[str, dict[str, Any]]] = [
+    # A model server on the same machine (vLLM, Ollama) over plain http.
+    ("local model server", {"llm": {"base_url": "http://127.0.0.1:11434/v1"}}),
     # Unix socket with peer authentication: no password needed.
     (
         "database on a unix socket",

@@ -10,6 +10,7 @@ from entrypoints.bootstrap.security_check import (
     database,
     email,
     http,
+    llm,
     oauth,
     passwords,
     payments,
@@ -56,6 +57,8 @@ RULES: tuple[Rule, ...] = (
     payments.stripe_api_key,
     payments.stripe_webhook_secret,
     payments.stripe_api_base,
+    llm.llm_fake_model,
+    llm.llm_openai_connection,
     http.docs_enabled,
 )
 
