@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -271,3 +272,10 @@ EXCEPTION_HANDLERS = {
     HttpProblem: handle_http_problem,
     HTTPException: handle_http_exception,
 }
+
+
+def domain_error_body(exc: DomainError) -> dict[str, Any]:
+    """The problem a domain error answers, as a dict (an SSE stream's `error` event,
+    sent after the response has started)."""
+    body: dict[str, Any] = jsonlib.loads(domain_error_response(exc).body)
+    return body
