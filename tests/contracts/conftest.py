@@ -4,7 +4,8 @@
 Postgres), for the suites of the repositories that live on it (audit log, one-time
 tokens). Suites that predate it define their own `backend`/`uow` fixtures.
 `billing_uow`: the same factory (one database) seen as billing's, so a billing suite
-creates the users its rows point at through `identity_uow`; `payments_uow` likewise.
+creates the users its rows point at through `identity_uow`; `payments_uow` and
+`conversations_uow` likewise.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.schema import metadata
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from core.billing.ports import BillingUnitOfWorkFactory
+from core.conversations.ports import ConversationsUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.payments.ports import PaymentsUnitOfWorkFactory
 from tests.databases import create_tables, sqlite_url
@@ -55,6 +57,11 @@ def billing_uow(unit_of_work_factory: UnitOfWorkFactory) -> BillingUnitOfWorkFac
 
 @pytest.fixture
 def payments_uow(unit_of_work_factory: UnitOfWorkFactory) -> PaymentsUnitOfWorkFactory:
+    return unit_of_work_factory
+
+
+@pytest.fixture
+def conversations_uow(unit_of_work_factory: UnitOfWorkFactory) -> ConversationsUnitOfWorkFactory:
     return unit_of_work_factory
 
 

@@ -16,8 +16,15 @@ from adapters.memory.catalog import (
     InMemoryTierRepository,
     InMemoryTierState,
 )
+from adapters.memory.conversations import (
+    InMemoryConversationRepository,
+    InMemoryConversationState,
+    InMemoryModelPriceRepository,
+    InMemoryModelPriceState,
+)
 from adapters.memory.credits import InMemoryCreditLedger, InMemoryCreditState
 from adapters.memory.jobs import InMemoryJobQueue, InMemoryJobStore
+from adapters.memory.messages import InMemoryMessageRepository, InMemoryMessageState
 from adapters.memory.notifications import (
     InMemoryNotificationPreferencesRepository,
     InMemoryNotificationState,
@@ -66,6 +73,7 @@ from adapters.memory.transaction import PendingWrites
 from adapters.memory.usage import InMemoryUsageCounters, InMemoryUsageState
 from adapters.memory.users import InMemoryUserRepository, InMemoryUserState
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
+from core.conversations.ports import ConversationsUnitOfWork, ConversationsUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
 from core.payments.ports import PaymentsUnitOfWork, PaymentsUnitOfWorkFactory
@@ -101,6 +109,15 @@ def _product_exists(unit: InMemoryUnitOfWork) -> Callable[[str], Any]:
     async def exists(code: str) -> bool:
         # The purchases' foreign key to products, as seen by this transaction.
         return await unit.products.get(code) is not None
+
+    return exists
+
+
+def _conversation_exists(unit: InMemoryUnitOfWork) -> Callable[[int], Any]:
+    async def exists(conversation_id: int) -> bool:
+        # The messages' foreign key to conversations (deleted or not), as seen by this
+        # transaction.
+        return await unit.conversations.get(conversation_id) is not None
 
     return exists
 
@@ -170,6 +187,19 @@ TABLES: Mapping[str, Table] = {
     "reconciliations": Table(
         InMemoryReconciliationState, lambda state, _: InMemoryReconciliationLog(state)
     ),
+    "conversations": Table(
+        InMemoryConversationState,
+        lambda state, unit: InMemoryConversationRepository(state, _user_exists(unit)),
+    ),
+    "messages": Table(
+        InMemoryMessageState,
+        lambda state, unit: InMemoryMessageRepository(
+            state, _conversation_exists(unit), _user_exists(unit)
+        ),
+    ),
+    "model_prices": Table(
+        InMemoryModelPriceState, lambda state, _: InMemoryModelPriceRepository(state)
+    ),
     # The outbox: jobs are rows written in the same transaction.
     "jobs": Table(InMemoryJobStore, lambda store, _: InMemoryJobQueue(store)),
 }
@@ -197,10 +227,15 @@ class InMemoryDatabase:
         raise AttributeError(name)
 
 
-# Payments first: its Protocol extends billing's and identity's (in that order), so the
-# bases must name them after it for a consistent method resolution order.
+# Payments and conversations first: their Protocols extend billing's (and payments'
+# identity's), so the bases must name those after them for a consistent method
+# resolution order.
 class InMemoryUnitOfWork(
-    PaymentsUnitOfWork, BillingUnitOfWork, IdentityUnitOfWork, NotificationsUnitOfWork
+    PaymentsUnitOfWork,
+    ConversationsUnitOfWork,
+    BillingUnitOfWork,
+    IdentityUnitOfWork,
+    NotificationsUnitOfWork,
 ):
     """A transaction over an `InMemoryDatabase` (contract: the core `UnitOfWork`).
 
@@ -254,6 +289,7 @@ class InMemoryUnitOfWorkFactory(
     NotificationsUnitOfWorkFactory,
     BillingUnitOfWorkFactory,
     PaymentsUnitOfWorkFactory,
+    ConversationsUnitOfWorkFactory,
 ):
     """Owns one `InMemoryDatabase` (`.database`); each call opens a unit of work on it.
 

@@ -13,6 +13,7 @@ from adapters.sqlalchemy import (
     records,  # noqa: F401  (users)
     records_audit,  # noqa: F401  (audit_log)
     records_billing,  # noqa: F401  (tiers, products, user_products, enterprise_overrides)
+    records_conversations,  # noqa: F401  (conversations, messages, model_prices)
     records_credits,  # noqa: F401  (credit_accounts, credit_ledger, credit_reservations...)
     records_identity_tokens,  # noqa: F401  (one_time_tokens)
     records_jobs,  # noqa: F401  (jobs)

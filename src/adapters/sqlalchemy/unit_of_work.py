@@ -17,11 +17,20 @@ from adapters.sqlalchemy.catalog import (
     SqlAlchemyTierRepository,
 )
 from adapters.sqlalchemy.checkouts import CHECKOUT_CONSTRAINT_ERRORS, SqlAlchemyCheckoutRepository
+from adapters.sqlalchemy.conversations import (
+    CONVERSATION_CONSTRAINT_ERRORS,
+    SqlAlchemyConversationRepository,
+)
 from adapters.sqlalchemy.credits import CREDIT_CONSTRAINT_ERRORS, SqlAlchemyCreditLedger
 from adapters.sqlalchemy.engine import READ_ONLY, session_factory
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.identity import USER_CONSTRAINT_ERRORS, SqlAlchemyUserRepository
 from adapters.sqlalchemy.jobs import SqlAlchemyJobQueue
+from adapters.sqlalchemy.messages import MESSAGE_CONSTRAINT_ERRORS, SqlAlchemyMessageRepository
+from adapters.sqlalchemy.model_prices import (
+    PRICE_CONSTRAINT_ERRORS,
+    SqlAlchemyModelPriceRepository,
+)
 from adapters.sqlalchemy.notifications import (
     NOTIFICATION_CONSTRAINT_ERRORS,
     SqlAlchemyNotificationPreferencesRepository,
@@ -60,6 +69,7 @@ from adapters.sqlalchemy.subscriptions import (
 )
 from adapters.sqlalchemy.usage_counters import SqlAlchemyUsageCounters
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
+from core.conversations.ports import ConversationsUnitOfWork, ConversationsUnitOfWorkFactory
 from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.ports import NotificationsUnitOfWork, NotificationsUnitOfWorkFactory
 from core.payments.ports import PaymentsUnitOfWork, PaymentsUnitOfWorkFactory
@@ -99,6 +109,9 @@ TABLES: Mapping[str, Table] = {
     "payments": Table(SqlAlchemyPaymentRepository, PAYMENT_CONSTRAINT_ERRORS),
     "webhook_events": Table(SqlAlchemyWebhookEventRepository, EVENT_CONSTRAINT_ERRORS),
     "reconciliations": Table(SqlAlchemyReconciliationLog),
+    "conversations": Table(SqlAlchemyConversationRepository, CONVERSATION_CONSTRAINT_ERRORS),
+    "messages": Table(SqlAlchemyMessageRepository, MESSAGE_CONSTRAINT_ERRORS),
+    "model_prices": Table(SqlAlchemyModelPriceRepository, PRICE_CONSTRAINT_ERRORS),
 }
 # Every constraint a repository names, so a violation that only surfaces at commit
 # still maps to the same leaf error.
@@ -109,10 +122,15 @@ _CONSTRAINT_ERRORS: ConstraintErrors = {
 }
 
 
-# Payments first: its Protocol extends billing's and identity's (in that order), so the
-# bases must name them after it for a consistent method resolution order.
+# Payments and conversations first: their Protocols extend billing's (and payments'
+# identity's), so the bases must name those after them for a consistent method
+# resolution order.
 class SqlAlchemyUnitOfWork(
-    PaymentsUnitOfWork, BillingUnitOfWork, IdentityUnitOfWork, NotificationsUnitOfWork
+    PaymentsUnitOfWork,
+    ConversationsUnitOfWork,
+    BillingUnitOfWork,
+    IdentityUnitOfWork,
+    NotificationsUnitOfWork,
 ):
     """One database transaction over every repository in `TABLES` and the outbox.
 
@@ -170,6 +188,7 @@ class SqlAlchemyUnitOfWorkFactory(
     NotificationsUnitOfWorkFactory,
     BillingUnitOfWorkFactory,
     PaymentsUnitOfWorkFactory,
+    ConversationsUnitOfWorkFactory,
 ):
     """Opens a new `SqlAlchemyUnitOfWork` on `engine` per call.
 

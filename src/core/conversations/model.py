@@ -30,6 +30,13 @@ def check_model_name(model: str) -> str:
     return model
 
 
+def check_currency(currency: str) -> str:
+    """An ISO 4217 code, stored in lower case (`usd`)."""
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise RuleViolationError("A currency is a three-letter ISO 4217 code.", field="currency")
+    return currency.lower()
+
+
 def _check_count(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RuleViolationError(f"A {what} is a whole number, 0 or more.")
@@ -137,6 +144,7 @@ class ModelPrice:
 
     def __post_init__(self) -> None:
         check_model_name(self.model)
+        object.__setattr__(self, "currency", check_currency(self.currency))
         _check_count(self.input_per_million, "price")
         _check_count(self.output_per_million, "price")
 

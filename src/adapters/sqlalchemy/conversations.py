@@ -1,0 +1,157 @@
+"""The SQL side of conversations (messages are in `messages.py`, model prices in
+`model_prices.py`; they share `returning` from here).
+
+Writes are single statements with `RETURNING`, so what a repository returns is what the
+database stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, insert, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
+
+from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
+from adapters.sqlalchemy.records import Base, utcnow
+from adapters.sqlalchemy.records_conversations import CONVERSATIONS_USER_FK, ConversationRecord
+from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from core.conversations.errors import ConversationNotFoundError
+from core.conversations.model import Conversation
+from core.conversations.ports import ConversationRepository
+from core.identity.errors import UserNotFoundError
+from core.shared.errors import DomainError
+from core.shared.query import Condition, ListQuery, Operator, Page, PageRequest, SortKey
+
+CONVERSATION_CONSTRAINT_ERRORS: ConstraintErrors = {
+    CONVERSATIONS_USER_FK: UserNotFoundError,
+}
+
+_conversations = cast(Table, ConversationRecord.__table__)
+_RECENT_FIRST = (SortKey("updated_at", descending=True), SortKey("id", descending=True))
+# SQLite names no constraint when a foreign key fails.
+_SQLITE_FOREIGN_KEY = "FOREIGN KEY constraint failed"
+
+
+def is_sqlite_foreign_key_error(error: sa_exc.IntegrityError) -> bool:
+    return _SQLITE_FOREIGN_KEY in str(error.orig)
+
+
+async def returning(
+    session: AsyncSession,
+    statement: Executable,
+    constraint_errors: ConstraintErrors,
+    *,
+    savepoint: bool = False,
+    missing_reference: Callable[[], Awaitable[DomainError]] | None = None,
+) -> Row[Any] | None:
+    """Run one INSERT/UPDATE ... RETURNING; its row, or None when it touched none.
+
+    Constraint violations raise the core errors `constraint_errors` maps them to; a
+    foreign key SQLite reports without its name raises what `missing_reference()`
+    finds (after the savepoint is undone). With `savepoint`, a refused statement is
+    undone alone and the unit stays usable.
+    """
+    with database_errors(constraint_errors, Base.metadata):
+        try:
+            if savepoint:
+                async with session.begin_nested():
+                    return (await session.execute(statement)).first()
+            return (await session.execute(statement)).first()
+        except sa_exc.IntegrityError as error:
+            if missing_reference is not None and is_sqlite_foreign_key_error(error):
+                raise await missing_reference() from error
+            raise
+
+
+async def _no_user() -> DomainError:
+    # The one foreign key of `conversations`.
+    return UserNotFoundError()
+
+
+def _to_conversation(record: ConversationRecord | Row[Any]) -> Conversation:
+    return Conversation(
+        id=record.id,
+        user_id=record.user_id,
+        model=record.model,
+        title=record.title,
+        system_prompt=record.system_prompt,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        deleted_at=record.deleted_at,
+    )
+
+
+class SqlAlchemyConversationRepository(ConversationRepository):
+    """`ConversationRepository` on `conversations` (contract: the port).
+
+    `add` stamps `created_at` and `updated_at` alike (an unknown user:
+    `UserNotFoundError`). `get` finds deleted conversations too; `for_user` leaves them
+    out and pages by (`updated_at`, id), newest first. `update` writes the caller's
+    `updated_at` (now when it is None) and `deleted_at`, in one `UPDATE ... RETURNING`
+    (an unknown id: `ConversationNotFoundError`).
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._records = SqlAlchemyRepository(
+            session, ConversationRecord, constraint_errors=CONVERSATION_CONSTRAINT_ERRORS
+        )
+
+    async def add(self, conversation: Conversation) -> Conversation:
+        now = utcnow()
+        statement = (
+            insert(_conversations)
+            .values(
+                user_id=conversation.user_id,
+                model=conversation.model,
+                title=conversation.title,
+                system_prompt=conversation.system_prompt,
+                deleted_at=conversation.deleted_at,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(*_conversations.c)
+        )
+        row = await returning(
+            self._session,
+            statement,
+            CONVERSATION_CONSTRAINT_ERRORS,
+            missing_reference=_no_user,
+        )
+        assert row is not None
+        return _to_conversation(row)
+
+    async def get(self, conversation_id: int) -> Conversation | None:
+        record = await self._records.get(conversation_id, include_deleted=True)
+        return _to_conversation(record) if record is not None else None
+
+    async def for_user(self, user_id: int, page: PageRequest) -> Page[Conversation]:
+        query = ListQuery(
+            conditions=(Condition("user_id", Operator.EQ, user_id),), sort=_RECENT_FIRST, page=page
+        )
+        found = await self._records.list(query)
+        return Page(
+            items=[_to_conversation(record) for record in found.items],
+            next_cursor=found.next_cursor,
+        )
+
+    async def update(self, conversation: Conversation) -> Conversation:
+        statement = (
+            update(_conversations)
+            .where(_conversations.c.id == conversation.id)
+            .values(
+                title=conversation.title,
+                system_prompt=conversation.system_prompt,
+                updated_at=conversation.updated_at or utcnow(),
+                deleted_at=conversation.deleted_at,
+            )
+            .returning(*_conversations.c)
+        )
+        row = await returning(self._session, statement, CONVERSATION_CONSTRAINT_ERRORS)
+        if row is None:
+            raise ConversationNotFoundError()
+        return _to_conversation(row)
