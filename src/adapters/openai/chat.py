@@ -100,11 +100,12 @@ class OpenAIChatModel(ChatModel):
             timeout=timeout_seconds,
             max_retries=0,
         )
-        self._max_retries = max_retries
-        self._backoff = retry_backoff_seconds
-        self._token_limit: TokenLimitParameter = token_limit_parameter or (
+        self.base_url = str(self._client.base_url)
+        self.token_limit_parameter: TokenLimitParameter = token_limit_parameter or (
             "max_completion_tokens" if base_url is None else "max_tokens"
         )
+        self._max_retries = max_retries
+        self._backoff = retry_backoff_seconds
 
     async def close(self) -> None:
         """Closes the HTTP client's connections."""
@@ -180,7 +181,7 @@ class OpenAIChatModel(ChatModel):
         body: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role.value, "content": m.content} for m in messages],
-            self._token_limit: params.max_output_tokens,
+            self.token_limit_parameter: params.max_output_tokens,
         }
         if params.temperature is not None:
             body["temperature"] = params.temperature
