@@ -256,7 +256,7 @@ async def test_a_refused_account_is_unavailable_logged_and_not_retried(
 ) -> None:
     server.fail_next(status, code=code, message="No.")
     with (
-        caplog.at_level(logging.ERROR, logger="adapters.openai.chat"),
+        caplog.at_level(logging.ERROR, logger="adapters.openai.errors"),
         pytest.raises(ModelUnavailableError),
     ):
         await model.complete(PROMPT, MODEL, PARAMS)

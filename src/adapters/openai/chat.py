@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import random
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,27 +13,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from adapters.openai.deadline import Deadline
-from core.conversations.errors import (
-    ContentRefusedError,
-    ModelBadRequestError,
-    ModelRateLimitedError,
-    ModelTimeoutError,
-    ModelUnavailableError,
-)
+from adapters.openai.errors import after_first_token, map_error, retry_after_seconds, retryable
+from core.conversations.errors import ContentRefusedError, ModelUnavailableError
 from core.conversations.model import ChatDelta, ChatMessage, ChatParams, ChatReply, ChatUsage
 from core.conversations.ports import ChatModel
-from core.shared.errors import DomainError
 
 if TYPE_CHECKING:
-    import openai
     from openai.types import CompletionUsage
 
 logger = logging.getLogger(__name__)
 
 OPENAI_API = "https://api.openai.com/v1"
 TokenLimitParameter = Literal["max_completion_tokens", "max_tokens"]
-_CONTENT_CODES = frozenset({"content_filter", "content_policy_violation"})
-_CONTENT_WORDS = ("content policy", "content management policy", "content filter")
 _MAX_BACKOFF = 8.0
 _CLOSE_SECONDS = 2.0
 
@@ -164,7 +154,7 @@ class OpenAIChatModel(ChatModel):
                             raise ContentRefusedError()
             except (self._openai.OpenAIError, json.JSONDecodeError) as exc:
                 if yielded:
-                    raise _after_first_token(self._map(exc)) from exc
+                    raise after_first_token(map_error(exc)) from exc
                 attempt = await self._before_retry(exc, attempt, deadline)
                 continue
             finally:
@@ -190,10 +180,10 @@ class OpenAIChatModel(ChatModel):
     async def _before_retry(self, exc: Exception, attempt: int, deadline: Deadline) -> int:
         """Waits before the next attempt and returns its number, or raises `exc` mapped
         when there is none (not retryable, out of retries, or past the deadline)."""
-        error = self._map(exc)
-        if attempt >= self._max_retries or not _retryable(exc, error):
+        error = map_error(exc)
+        if attempt >= self._max_retries or not retryable(exc, error):
             raise error from exc
-        hinted = _retry_after(exc)
+        hinted = retry_after_seconds(exc)
         if hinted is not None and hinted >= 0:
             delay = hinted
         else:
@@ -206,105 +196,12 @@ class OpenAIChatModel(ChatModel):
         await asyncio.sleep(delay)
         return attempt + 1
 
-    def _map(self, exc: Exception) -> DomainError:
-        sdk = self._openai
-        if isinstance(exc, sdk.APITimeoutError):
-            return ModelTimeoutError("The model server did not answer in time.")
-        if isinstance(exc, sdk.APIConnectionError):
-            return ModelUnavailableError("The model server cannot be reached.")
-        if not isinstance(exc, sdk.APIStatusError):
-            # An error event inside a stream, a malformed answer, another SDK error.
-            if isinstance(exc, sdk.APIError) and _content_refusal(exc):
-                return ContentRefusedError()
-            return ModelUnavailableError("The model server answered something unusable.")
-        status = exc.status_code
-        wait = _retry_after(exc)
-        misconfigured = status in (401, 403) or (status == 429 and exc.code == "insufficient_quota")
-        if status == 429 and not misconfigured:
-            return ModelRateLimitedError(retry_after=_whole_seconds(wait, 1))
-        if misconfigured:
-            logger.error(
-                "chat model: the server refused our account (%s %s): check the API key, "
-                "base URL and quota",
-                status,
-                exc.code,
-            )
-            return ModelUnavailableError()
-        if status >= 500 or status in (408, 409):
-            return ModelUnavailableError(retry_after=_whole_seconds(wait, 5))
-        if _content_refusal(exc):
-            return ContentRefusedError()
-        if status in (400, 404, 413, 422):
-            return ModelBadRequestError(_message(exc) or None)
-        return ModelUnavailableError(f"The model server answered {status}.")
-
-
-def _retryable(exc: Exception, error: DomainError) -> bool:
-    header = _header(exc, "x-should-retry")
-    if header in ("true", "false"):
-        return header == "true"
-    if isinstance(error, ModelRateLimitedError | ModelTimeoutError):
-        return True
-    # A refused account (logged) will not get better within one call.
-    return isinstance(error, ModelUnavailableError) and _status(exc) not in (401, 403, 429)
-
-
-def _after_first_token(error: DomainError) -> DomainError:
-    if isinstance(error, ModelTimeoutError | ContentRefusedError):
-        return error
-    return ModelUnavailableError("The model's stream broke off.")
-
 
 def _usage(model: str, usage: CompletionUsage | None) -> ChatUsage:
     counts = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
     if not all(isinstance(n, int) and n >= 0 for n in counts):
         raise ModelUnavailableError("The provider reported no usage.")
     return ChatUsage(model, counts[0], counts[1])  # type: ignore[arg-type]
-
-
-def _status(exc: Exception) -> int | None:
-    status = getattr(exc, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _header(exc: Exception, name: str) -> str | None:
-    response = getattr(exc, "response", None)
-    value = response.headers.get(name) if response is not None else None
-    return value if isinstance(value, str) else None
-
-
-def _retry_after(exc: Exception) -> float | None:
-    """The server's Retry-After in seconds (`retry-after-ms` first), when numeric."""
-    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
-        value = _header(exc, name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            continue
-        if math.isfinite(seconds):
-            return seconds
-    return None
-
-
-def _whole_seconds(seconds: float | None, default: int) -> int:
-    if seconds is None or seconds <= 0:
-        return default
-    return max(1, math.ceil(seconds))
-
-
-def _message(exc: openai.APIError) -> str:
-    body = exc.body
-    message = body.get("message") if isinstance(body, dict) else None
-    return message if isinstance(message, str) else ""
-
-
-def _content_refusal(exc: openai.APIError) -> bool:
-    if exc.code in _CONTENT_CODES:
-        return True
-    text = f"{_message(exc)} {exc.message}".lower()
-    return any(words in text for words in _CONTENT_WORDS)
 
 
 async def _close(chunks: Any) -> None:

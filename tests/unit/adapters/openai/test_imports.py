@@ -8,7 +8,12 @@ import json
 import subprocess
 import sys
 
-LIGHT = ["adapters.openai.fake", "adapters.openai.deadline", "adapters.openai.chat"]
+LIGHT = [
+    "adapters.openai.fake",
+    "adapters.openai.deadline",
+    "adapters.openai.errors",
+    "adapters.openai.chat",
+]
 
 
 def _imported_after(statements: str) -> list[str]:
