@@ -65,21 +65,27 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _seed(args: argparse.Namespace, settings: Settings) -> int:
-    """`portico seed`: the default tiers and credit packs, where missing (idempotent)."""
+    """`portico seed`: the default tiers, credit packs and model prices, where missing
+    (idempotent)."""
     import asyncio
 
     from core.billing.catalog import CatalogService
     from core.billing.seed import seed_catalog
+    from core.conversations.prices import DEFAULT_PRICES, PriceService
     from entrypoints.bootstrap.runtime import start_runtime
 
     async def run() -> int:
         runtime = await start_runtime(settings, run_jobs=False)
         try:
             report = await seed_catalog(runtime.get(CatalogService))
+            priced = await runtime.get(PriceService).ensure_default_prices()
         finally:
             await runtime.aclose()
         for label in report.created:
             print(f"created {label}")
+        for price in DEFAULT_PRICES:
+            state = "created" if price.model in priced else "kept"
+            print(f"{state} price:{price.model}" + ("" if state == "created" else " (exists)"))
         for label in report.kept:
             print(f"kept {label} (exists)")
         return 0

@@ -78,7 +78,9 @@ class InMemoryMessageRepository(PendingRows[int, Message], MessageRepository):
         self._user_exists = user_exists
 
     async def add(self, message: Message) -> Message:
-        stored = message.copy(id=next(self._table.ids), created_at=datetime.now(UTC))
+        stored = message.copy(
+            id=next(self._table.ids), created_at=message.created_at or datetime.now(UTC)
+        )
         self._refuse_duplicate(stored)
         if not await self._conversation_exists(message.conversation_id):
             raise ConversationNotFoundError()

@@ -159,7 +159,7 @@ class SqlAlchemyMessageRepository(MessageRepository):
                 client_message_id=message.client_message_id,
                 reply_to=message.reply_to,
                 reservation_id=message.reservation_id,
-                created_at=utcnow(),
+                created_at=message.created_at or utcnow(),
                 **_reply(message),
             )
             .returning(*_messages.c)

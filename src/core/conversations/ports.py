@@ -75,7 +75,8 @@ class ConversationRepository(Protocol):
 class MessageRepository(Protocol):
     """Messages.
 
-    - `add` assigns `id`, stamps `created_at`, and raises `MessageExistsError` when a
+    - `add` assigns `id`, stamps `created_at` unless the message has one (the core's
+      clock), and raises `MessageExistsError` when a
       user message with this `client_message_id` exists in the conversation (also when a
       concurrent add wins, at the latest at commit).
     - `get(id)`, `find_user_message(conversation_id, client_message_id)`,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dependency_injector import containers, providers
 
 from core.billing.ports import BillingUnitOfWorkFactory
+from core.conversations.ports import ChatModel, ConversationsUnitOfWorkFactory
 from core.identity.callers import CallerReader
 from core.identity.oauth import OAuthProviders
 from core.identity.ports import (
@@ -190,6 +191,16 @@ class Container(containers.DeclarativeContainer):
         smtp=providers.Singleton(factories.smtp_sender, settings),
     )
 
+    # --- conversations -------------------------------------------------------------
+    chat_model = providers.Selector(
+        settings.provided.llm.backend,
+        fake=providers.Singleton(
+            lazy("adapters.openai.fake:ScriptedChatModel"),
+            latency_per_token_seconds=settings.provided.llm.fake_latency_per_token_seconds,
+        ),
+        openai=providers.Resource(resources.openai_chat_model, settings),
+    )
+
     # --- payments ------------------------------------------------------------------
     webhook_secret = providers.Singleton(factories.webhook_secret, settings)
     payment_gateway = providers.Selector(
@@ -216,6 +227,8 @@ PORTS: Mapping[type, str] = {
     NotificationsUnitOfWorkFactory: "unit_of_work",
     BillingUnitOfWorkFactory: "unit_of_work",
     PaymentsUnitOfWorkFactory: "unit_of_work",
+    ConversationsUnitOfWorkFactory: "unit_of_work",
+    ChatModel: "chat_model",
     PaymentGateway: "payment_gateway",
     WebhookVerifier: "webhook_verifier",
     Outbox: "outbox",

@@ -113,3 +113,23 @@ async def stripe_gateway(settings: Settings) -> AsyncIterator[Any]:
         yield gateway
     finally:
         await gateway.close()
+
+
+async def openai_chat_model(settings: Settings) -> AsyncIterator[Any]:
+    """The OpenAI-compatible chat model (one SDK client and its pool), closed at
+    shutdown."""
+    llm = settings.llm
+    if llm.api_key is None:
+        raise ValueError("PORTICO_LLM__API_KEY must be set when PORTICO_LLM__BACKEND=openai")
+    from adapters.openai.chat import OpenAIChatModel
+
+    model = OpenAIChatModel(
+        base_url=llm.base_url,
+        api_key=llm.api_key.get_secret_value(),
+        timeout_seconds=llm.timeout_seconds,
+        max_retries=llm.max_retries,
+    )
+    try:
+        yield model
+    finally:
+        await model.close()

@@ -25,6 +25,9 @@ from core.billing.resolvers import (
     ProductResolver,
     TierResolver,
 )
+from core.conversations.conversations import ConversationService
+from core.conversations.prices import PriceService
+from core.conversations.sending import MessageService
 from core.identity.callers import CallerReader, SeparateCallerReader
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.identity.service import (
@@ -78,6 +81,10 @@ SERVICES: tuple[type, ...] = (
     EventEffects,
     PaymentEventService,
     CheckoutService,
+    # conversations
+    PriceService,
+    ConversationService,
+    MessageService,
 )
 
 # A type that stands for several classes, built (autowired, once) in this order: a

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -135,14 +135,24 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
     endpoints = all_endpoints()
     spec = new_spec(settings)
     routes = build_routes(spec, endpoints)
-    document: dict[str, object] = {}
+    document: dict[str, Any] = {}
 
-    async def openapi_json(request: Request) -> Response:
+    def api_document() -> dict[str, Any]:
+        """The OpenAPI document, built on first use (the app's routes are all known)."""
         if not document:
             document.update(
-                openapi_document(spec, password_min_length=settings.passwords.min_length)
+                openapi_document(
+                    spec,
+                    password_min_length=settings.passwords.min_length,
+                    event_streams=frozenset(
+                        e.handler.__name__ for e in endpoints if e.event_stream
+                    ),
+                )
             )
-        return JSONResponse(document)
+        return document
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(api_document())
 
     routes.append(Route(OPENAPI_PATH, openapi_json, methods=["GET"], include_in_schema=False))
     docs_policy = API_CSP
@@ -195,5 +205,6 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
         settings.secret(), max_age_seconds=settings.oauth.state_max_age_seconds
     )
     app.state.spec = spec
+    app.state.api_document = api_document
     spec.app = app  # route discovery for the document (spec.register would add its own pages)
     return app

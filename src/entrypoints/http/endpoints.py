@@ -51,6 +51,8 @@ class Endpoint:
     description: str = ""
     # False for probes (health, readiness, metrics): never throttled.
     rate_limited: bool = True
+    # Also answers 200 `text/event-stream` when asked (`Accept`), documented as such.
+    event_stream: bool = False
 
     @property
     def body_model(self) -> type[BaseModel] | None:
@@ -77,6 +79,7 @@ class EndpointGroup:
         access: Access,
         responses: Mapping[int, ResponseModel],
         touches_runtime: bool = True,
+        event_stream: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -89,6 +92,7 @@ class EndpointGroup:
                     tags=self.tags,
                     touches_runtime=touches_runtime,
                     rate_limited=self.rate_limited,
+                    event_stream=event_stream,
                 )
             )
             return handler

@@ -259,11 +259,23 @@ def build_routes(spec: SpecTree, endpoints: Iterable[Endpoint]) -> list[Route]:
     return routes
 
 
-def openapi_document(spec: SpecTree, *, password_min_length: int | None = None) -> dict[str, Any]:
+EVENT_STREAM_ANSWER = {
+    "description": "With `Accept: text/event-stream`: server-sent events.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+def openapi_document(
+    spec: SpecTree,
+    *,
+    password_min_length: int | None = None,
+    event_streams: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """The generated document, tidied: problem media types, Retry-After headers, 422 only
     where there is input to validate, optional bodies marked optional, int64 ids; the
-    password policy's minimum length on new passwords, when given; and the links between
-    operations (`openapi_links.py`)."""
+    password policy's minimum length on new passwords, when given; a 200
+    `text/event-stream` answer on the `event_streams` operations (by operation id); and
+    the links between operations (`openapi_links.py`)."""
     document: dict[str, Any] = copy.deepcopy(spec.spec)
     schemas = document.get("components", {}).get("schemas", {})
     for schema in schemas.values():
@@ -271,6 +283,8 @@ def openapi_document(spec: SpecTree, *, password_min_length: int | None = None) 
     for operations in document["paths"].values():
         for operation in operations.values():
             _tidy_operation(operation, schemas)
+            if operation.get("operationId") in event_streams:
+                operation["responses"]["200"] = copy.deepcopy(EVENT_STREAM_ANSWER)
     add_links(document)
     return document
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel
 from starlette.testclient import TestClient
 
 from entrypoints.http import schemas
-from entrypoints.http.openapi import openapi_document
 from entrypoints.http.schemas.problem import Problem
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -215,7 +214,7 @@ class ResponseChecker:
 
     def operations(self) -> list[Operation]:
         if self._operations is None:
-            document = openapi_document(self.app.state.spec)
+            document = self.app.state.api_document()
             self._operations = [
                 (
                     re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"),

@@ -14,7 +14,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from core.billing.catalog import CatalogService
+from core.billing.credits import CreditService
 from core.billing.seed import seed_catalog
+from core.conversations.prices import PriceService
 from core.notifications.ports import EmailSender
 from core.payments.events import PaymentEventService
 from core.payments.ports import PaymentGateway
@@ -31,6 +33,8 @@ PREFERENCES = "/api/v1/notifications/preferences"
 CHECKOUT = "/api/v1/billing/checkout"
 SUBSCRIPTION = "/api/v1/billing/subscription"
 WEBHOOK = "/api/v1/webhooks/stripe"
+CONVERSATIONS = "/api/v1/conversations"
+CONVERSATION = "/api/v1/conversations/{conversation_id:int}"
 NEW_PASSWORD = "A-brand-new-passphrase-for-csrf-42"
 _MAIL_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_-]+)")
 
@@ -153,6 +157,24 @@ def _webhook(scene: Scene) -> Forgeable:
     return Forgeable(WEBHOOK, None, 200, delivery.payload, {"Stripe-Signature": delivery.signature})
 
 
+def _conversation(scene: Scene) -> int:
+    created = scene.victim.post(CONVERSATIONS, json={"title": "Mine"})
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
+
+
+def _message(scene: Scene) -> Forgeable:
+    runtime = _seeded(scene)
+    user_id = scene.victim.me().json()["id"]
+    assert scene.client.portal is not None
+    scene.client.portal.call(lambda: runtime.get(PriceService).ensure_default_prices())
+    scene.client.portal.call(
+        lambda: runtime.get(CreditService).grant(user_id, 1_000, idempotency_key="csrf")
+    )
+    path = f"{CONVERSATIONS}/{_conversation(scene)}/messages"
+    return Forgeable(path, {"content": "Hello"}, 201)
+
+
 def _cancel(scene: Scene) -> Forgeable:
     _subscribed(scene)
     return Forgeable(f"{SUBSCRIPTION}/cancel", {}, 200)
@@ -243,6 +265,12 @@ VALID_REQUESTS: dict[tuple[str, str], Callable[[Scene], Forgeable]] = {
     ("POST", f"{SUBSCRIPTION}/cancel"): _cancel,
     ("POST", f"{SUBSCRIPTION}/resume"): _resume,
     ("POST", WEBHOOK): _webhook,
+    ("POST", CONVERSATIONS): lambda s: Forgeable(CONVERSATIONS, {"title": "Plans"}, 201),
+    ("PATCH", CONVERSATION): lambda s: Forgeable(
+        f"{CONVERSATIONS}/{_conversation(s)}", {"title": "Renamed"}, 200
+    ),
+    ("DELETE", CONVERSATION): lambda s: Forgeable(f"{CONVERSATIONS}/{_conversation(s)}", None, 204),
+    ("POST", f"{CONVERSATION}/messages"): _message,
 }
 
 

@@ -7,6 +7,7 @@ from entrypoints.http.routes import system
 from entrypoints.http.routes.v1 import (
     auth,
     billing,
+    conversations,
     notifications,
     oauth,
     payments,
@@ -27,4 +28,5 @@ ALL_GROUPS: tuple[EndpointGroup, ...] = (
     billing.group,
     payments.group,
     webhooks.group,
+    conversations.group,
 )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from core.conversations.model import (
     MAX_CLIENT_MESSAGE_ID_LENGTH,
@@ -149,12 +150,23 @@ class SendRead(BaseModel):
         )
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
+
+
 class UsageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     since: AwareDatetime | None = Field(None, description="Default: 30 days before `until`.")
     until: AwareDatetime | None = Field(None, description="Default: now.")
     group_by: Literal["model", "day"] = "model"
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        # pydantic would read a bare number as a Unix time; the contract is ISO 8601.
+        if isinstance(value, str) and not _ISO_DATE.match(value):
+            raise ValueError("an ISO 8601 date-time with its offset, e.g. 2026-12-01T00:00:00Z")
+        return value
 
 
 class UsageTotalRead(BaseModel):

@@ -112,6 +112,7 @@ async def list_messages(request: Request, query: PageQuery) -> Response:
     f"{CONVERSATION}/messages",
     access=Access.SESSION,
     responses={201: SendRead, 402: Problem, 404: Problem, 409: Problem, 429: Problem},
+    event_stream=True,
 )
 async def send_message(request: Request, json: MessageCreate) -> Response:
     """Send a message; the model's reply comes back with its usage and charge. With
@@ -127,11 +128,18 @@ async def send_message(request: Request, json: MessageCreate) -> Response:
         events = await messages.stream(
             user, conversation_id, json.content, client_message_id=json.client_message_id
         )
-        return EventSourceResponse(_sse(events), ping=HEARTBEAT_SECONDS)
+        return EventStream(_sse(events), ping=HEARTBEAT_SECONDS)
     result = await messages.send(
         user, conversation_id, json.content, client_message_id=json.client_message_id
     )
     return ModelResponse(SendRead.build(result.user_message, result.reply), status_code=201)
+
+
+class EventStream(EventSourceResponse):
+    """Server-sent events. spectree reads a response's `body` to validate it: a stream
+    has none (the events are documented as a `text/event-stream` answer)."""
+
+    body = b""
 
 
 async def _sse(events: AsyncIterator[ChatDelta | SendResult]) -> AsyncIterator[dict[str, Any]]:
