@@ -1,8 +1,9 @@
-"""`portico stripe ...` and `portico catalog price ...`: the payment commands.
+"""`portico stripe ...` and `portico catalog ...`: the payment and catalog commands.
 
 `stripe replay EVENT_ID` applies a stored event again (or fetches one never received);
 `stripe reconcile [--since T]` lists the gateway's events and applies the ones never
-seen; `catalog price` names the gateway's price for a tier or a credit pack (audited).
+seen; `catalog price` names the gateway's price for a tier or a credit pack (audited);
+`catalog model-price` prices a model per million tokens from a time on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from core.shared.clock import Clock
 from entrypoints.bootstrap.settings import Settings
 
 
@@ -72,6 +74,22 @@ def _stripe(args: argparse.Namespace, settings: Settings) -> int:
 
 def _catalog(args: argparse.Namespace, settings: Settings) -> int:
     from core.billing.catalog import CatalogService
+    from core.conversations.model import ModelPrice
+    from core.conversations.prices import PriceService
+
+    async def model_price(runtime: Any) -> int:
+        effective = args.effective_from or runtime.get(Clock).now()
+        saved = await runtime.get(PriceService).set_price(
+            ModelPrice(args.model, args.input, args.output, effective_from=effective)
+        )
+        print(
+            f"{saved.model}: {saved.input_per_million} / {saved.output_per_million} micro-units "
+            f"per million input / output tokens from {saved.effective_from.isoformat()}"
+        )
+        return 0
+
+    if args.action == "model-price":
+        return run_with_runtime(settings, model_price)
 
     async def price(runtime: Any) -> int:
         catalog = runtime.get(CatalogService)
@@ -86,6 +104,16 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return run_with_runtime(settings, price)
+
+
+def _micros(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a price is 0 or more")
+    return value
 
 
 def _moment(text: str) -> datetime:
@@ -124,4 +152,13 @@ def add_payment_commands(commands: Any) -> None:
     which.add_argument("--tier", help="a tier's code")
     which.add_argument("--product", help="a product's code")
     price.add_argument("price_id", help="the gateway's price id, e.g. price_1Pq...")
+    model_price = catalog_actions.add_parser(
+        "model-price", help="price a model per million tokens (micro-units, e.g. 150000 = $0.15)"
+    )
+    model_price.add_argument("model", help="as the provider names it, e.g. gpt-4o-mini")
+    model_price.add_argument("--input", type=_micros, required=True, help="per million input")
+    model_price.add_argument("--output", type=_micros, required=True, help="per million output")
+    model_price.add_argument(
+        "--from", dest="effective_from", type=_moment, default=None, help="ISO 8601 (default: now)"
+    )
     catalog.set_defaults(handler=_catalog)

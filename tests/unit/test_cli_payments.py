@@ -12,6 +12,7 @@ import pytest
 from core.billing.catalog import CatalogService
 from core.billing.credits import CreditService
 from core.billing.seed import seed_catalog
+from core.conversations.prices import PriceService
 from core.identity.service import AccountService
 from core.payments.checkout import CheckoutService
 from core.payments.events import PaymentEventService
@@ -118,3 +119,20 @@ def test_catalog_price_names_the_gateway_price(
         return tier.gateway_price_id, product.gateway_price_id
 
     assert asyncio.run(_with_runtime(prices)) == ("price_1ProLive", "price_1PackLive")
+
+
+def test_catalog_model_price_prices_a_model_from_a_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["seed"]) == 0
+    args = ["catalog", "model-price", "gpt-4o-mini", "--input", "150000", "--output", "600000"]
+    assert main([*args, "--from", "2026-01-01T00:00:00Z"]) == 0
+    assert "gpt-4o-mini: 150000 / 600000" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["catalog", "model-price", "gpt-4o-mini", "--input", "-1", "--output", "1"])
+
+    async def current(runtime: Any) -> tuple[int, int]:
+        price = await runtime.get(PriceService).current("gpt-4o-mini")
+        return price.input_per_million, price.output_per_million
+
+    assert asyncio.run(_with_runtime(current)) == (150_000, 600_000)
