@@ -18,12 +18,15 @@ from tests.unit.core.billing_world import BillingWorld
 
 
 class ConversationsWorld(BillingWorld):
-    def __init__(self, model: ScriptedChatModel | None = None, **settings: Any) -> None:
+    def __init__(self, model: ChatModel | None = None, **settings: Any) -> None:
         ports = {ChatModel: model} if model is not None else None
         super().__init__(ports=ports, **settings)
-        found = self.services.get(ChatModel)
-        assert isinstance(found, ScriptedChatModel)
-        self.model = found
+        self.chat_model = self.services.get(ChatModel)
+        self.model = (
+            self.chat_model
+            if isinstance(self.chat_model, ScriptedChatModel)
+            else ScriptedChatModel()  # unused: the world talks to another model
+        )
         self.conversations = self.services.get(ConversationService)
         self.messages = self.services.get(MessageService)
         self.prices = self.services.get(PriceService)
