@@ -87,6 +87,7 @@ def test_a_streamed_reply_is_deltas_then_done(client: TestClient, browser: Brows
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
+        assert "content-length" not in response.headers  # a stream: real clients read on
         events = _events("".join(response.iter_text()))
     names = [name for name, _ in events]
     assert names[-1] == "done" and set(names[:-1]) == {"delta"}

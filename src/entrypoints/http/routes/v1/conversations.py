@@ -136,10 +136,13 @@ async def send_message(request: Request, json: MessageCreate) -> Response:
 
 
 class EventStream(EventSourceResponse):
-    """Server-sent events. spectree reads a response's `body` to validate it: a stream
-    has none (the events are documented as a `text/event-stream` answer)."""
+    """Server-sent events (documented as a `text/event-stream` answer)."""
 
-    body = b""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # spectree reads a response's `body` to validate it, and a stream has none. Set
+        # after the headers are made: before, Starlette would send `content-length: 0`.
+        self.body = b""
 
 
 async def _sse(events: AsyncIterator[ChatDelta | SendResult]) -> AsyncIterator[dict[str, Any]]:
