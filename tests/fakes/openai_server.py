@@ -29,21 +29,21 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes.threaded_server import serving
 
 API_KEY = "sk-fake-portico"
 _TOKEN = re.compile(r"\s+|\S+\s*")
@@ -256,39 +256,13 @@ def running_fake_openai() -> Iterator[FakeOpenAIServer]:
     server = FakeOpenAIServer()
     routes = [Route("/v1/chat/completions", server.chat_completions, methods=["POST"])]
     app = Starlette(routes=routes)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    config = uvicorn.Config(
-        app,
-        loop="asyncio",
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_until(lambda: uvicorn_server.started or not thread.is_alive(), 10)
-        if not uvicorn_server.started:
-            pytest.fail("the fake OpenAI server did not start")
-        yield server
-    finally:
+
+    def stop() -> None:
         server.closing = True
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        assert not thread.is_alive(), "the fake OpenAI server did not stop"
 
-
-def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    with serving(app, "fake OpenAI server", on_stop=stop) as origin:
+        server.base_url = f"{origin}/v1"
+        yield server
 
 
 @pytest.fixture

@@ -27,17 +27,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,6 +45,7 @@ from adapters.memory.clock import ManualClock
 from adapters.stripe.simulator import StripeSimulator
 from adapters.stripe.simulator_objects import SimulatorError
 from core.shared.clock import Clock
+from tests.fakes.threaded_server import serving
 
 API_KEY = "sk_test_fake_portico"
 
@@ -261,39 +260,13 @@ def running_fake_stripe(
     server = FakeStripeServer(StripeSimulator(clock or ManualClock(), legacy_api=legacy_api))
     methods = ["GET", "POST", "DELETE"]
     app = Starlette(routes=[Route("/{path:path}", server.handle, methods=methods)])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(
-        app,
-        loop="asyncio",
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_until(lambda: uvicorn_server.started or not thread.is_alive(), 10)
-        if not uvicorn_server.started:
-            pytest.fail("the fake Stripe server did not start")
-        yield server
-    finally:
+
+    def stop() -> None:
         server.closing = True
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        assert not thread.is_alive(), "the fake Stripe server did not stop"
 
-
-def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    with serving(app, "fake Stripe server", on_stop=stop) as origin:
+        server.base_url = f"{origin}"
+        yield server
 
 
 @pytest.fixture
