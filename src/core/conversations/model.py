@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from core.shared.errors import RuleViolationError
+from core.shared.money import check_currency
 
 MAX_TITLE_LENGTH = 200
 MAX_SYSTEM_PROMPT_LENGTH = 20_000
@@ -28,13 +29,6 @@ def check_model_name(model: str) -> str:
     if any(ch.isspace() for ch in model):
         raise RuleViolationError("A model name has no spaces.", field="model")
     return model
-
-
-def check_currency(currency: str) -> str:
-    """An ISO 4217 code, stored in lower case (`usd`)."""
-    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
-        raise RuleViolationError("A currency is a three-letter ISO 4217 code.", field="currency")
-    return currency.lower()
 
 
 def _check_count(value: int, what: str) -> int:

@@ -34,6 +34,7 @@ from core.payments.policy import PaymentPolicy
 from core.payments.ports import PaymentsUnitOfWork
 from core.payments.subscriptions import SubscriptionOwnerUnknownError, SubscriptionRules
 from core.shared.clock import Clock
+from core.shared.money import format_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,6 @@ class Changed:
     """Users whose entitlements changed: forgotten from the cache after commit."""
 
     users: set[int] = field(default_factory=set)
-
-
-def format_money(amount: int, currency: str) -> str:
-    """Micro-units as people read them in mail: `5.00 USD`."""
-    return f"{amount / 1_000_000:,.2f} {currency.upper()}"
 
 
 class EventEffects:

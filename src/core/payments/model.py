@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.shared.errors import RuleViolationError
+from core.shared.money import check_currency
 
 MAX_GATEWAY_ID_LENGTH = 255
 
@@ -23,13 +24,6 @@ def check_gateway_id(value: str, what: str = "gateway id") -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_GATEWAY_ID_LENGTH:
         raise RuleViolationError(f"A {what} has 1 to 255 characters.")
     return value
-
-
-def check_currency(value: str) -> str:
-    """An ISO 4217 code in lower case (`usd`), as gateways spell it."""
-    if not isinstance(value, str) or len(value) != 3 or not value.isalpha():
-        raise RuleViolationError("A currency is a three-letter ISO 4217 code.", field="currency")
-    return value.lower()
 
 
 def _check_amount(value: int, what: str) -> int:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from core.payments.events import PaymentEventService
 from core.payments.policy import PaymentPolicy
 from core.payments.ports import PaymentGateway
+from core.shared.money import format_money
 from entrypoints.http.context import get_runtime, service
 
 FAKE_GATEWAY_PREFIX = "/fake-gateway/"
@@ -76,9 +77,7 @@ def _origin(url: str) -> str:
 
 
 def _money(amount: int | None, currency: str | None) -> str:
-    if amount is None or currency is None:
-        return ""
-    return f"{amount / 1_000_000:,.2f} {currency.upper()}"
+    return "" if amount is None or currency is None else format_money(amount, currency)
 
 
 async def checkout_page(request: Request) -> Response:
