@@ -121,6 +121,20 @@ class ReservationService:
         """Give back everything held."""
         return await self._close(reservation_id, ReservationStatus.RELEASED, 0)
 
+    async def close_abandoned(self, reservation_id: int) -> Reservation:
+        """Close a reservation its caller will never close (a crash, a lost reply):
+        settled to the usage recorded, else released. Returns it closed (the first
+        close stands when it was closed already)."""
+        async with self._uow(read_only=True) as tx:
+            current = await tx.reservations.get(reservation_id)
+        if current is None:
+            raise ReservationNotFoundError()
+        if current.status is not ReservationStatus.HELD:
+            return current
+        if current.usage is not None:
+            return await self._close(reservation_id, ReservationStatus.SETTLED, current.usage)
+        return await self._close(reservation_id, ReservationStatus.RELEASED, 0)
+
     async def sweep_expired(self) -> int:
         """Close reservations whose time ran out: settled to the usage recorded, else
         released. Returns how many this call closed (concurrent sweeps close each at

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from core.billing.reservations import SWEEP_RESERVATIONS_JOB, ReservationService
+from core.conversations.maintenance import SWEEP_STALE_REPLIES_JOB, ReplySweep
 from core.identity.one_time_tokens import PURGE_EXPIRED_TOKENS_JOB, TokenMaintenanceService
 from core.identity.recovery import SEND_PASSWORD_RESET_JOB, PasswordResetService
 from core.identity.verification import SEND_VERIFICATION_EMAIL_JOB, EmailVerificationService
@@ -34,6 +35,7 @@ JOB_HANDLERS: Mapping[str, Callable[..., Any]] = {
     SWEEP_RESERVATIONS_JOB: ReservationService.handle_sweep_reservations,
     RECONCILE_EVENTS_JOB: PaymentEventService.handle_reconcile_events,
     MAINTAIN_SUBSCRIPTIONS_JOB: SubscriptionMaintenance.handle_maintain_subscriptions,
+    SWEEP_STALE_REPLIES_JOB: ReplySweep.handle_sweep_stale_replies,
 }
 
 # Enqueued once per period (each needs a handler above). Celery beat enqueues them in
@@ -45,6 +47,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(SWEEP_RESERVATIONS_JOB, every_seconds=60),
     PeriodicJob(RECONCILE_EVENTS_JOB, every_seconds=900),
     PeriodicJob(MAINTAIN_SUBSCRIPTIONS_JOB, every_seconds=300),
+    PeriodicJob(SWEEP_STALE_REPLIES_JOB, every_seconds=120),
 )
 
 ExtraHandlers = Callable[[Services, Settings], Mapping[str, JobHandler]]

@@ -26,6 +26,7 @@ from core.billing.resolvers import (
     TierResolver,
 )
 from core.conversations.conversations import ConversationService
+from core.conversations.maintenance import ReplySweep
 from core.conversations.prices import PriceService
 from core.conversations.sending import MessageService
 from core.identity.callers import CallerReader, SeparateCallerReader
@@ -85,6 +86,7 @@ SERVICES: tuple[type, ...] = (
     PriceService,
     ConversationService,
     MessageService,
+    ReplySweep,
 )
 
 # A type that stands for several classes, built (autowired, once) in this order: a
