@@ -100,6 +100,11 @@ class PorticoApi:
         token: str = response.json()["access_token"]
         return token
 
+    def post_json(
+        self, path: str, body: object, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return self._request("POST", path, json=body, headers=headers or {})
+
     def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self._request("GET", path, headers=headers or {})
 

@@ -28,6 +28,7 @@ class BenchOptions:
     redis_url: str
     pin: bool
     keep_logs: bool
+    ai: bool = True
 
 
 def parse_options(argv: Sequence[str] | None = None) -> BenchOptions:
@@ -71,6 +72,12 @@ def parse_options(argv: Sequence[str] | None = None) -> BenchOptions:
         help="do not pin the server and wrk to different CPUs with taskset",
     )
     parser.add_argument(
+        "--no-ai",
+        dest="ai",
+        action="store_false",
+        help="skip the AI phase (messages through the OpenAI adapter to a local model)",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the servers' logs after a success"
     )
     args = parser.parse_args(argv)
@@ -89,4 +96,5 @@ def parse_options(argv: Sequence[str] | None = None) -> BenchOptions:
         redis_url=args.redis_url,
         pin=args.pin,
         keep_logs=args.keep_logs,
+        ai=args.ai,
     )

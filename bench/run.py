@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from bench.llm import LlmBench, LlmMeasurements, llm_table
 from bench.measure import Bench, Measurements
 from bench.options import BenchOptions, parse_options
 from bench.processes import plan_cpus, read_memory
@@ -82,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             say("")
             say(memory_lines(stack.startup_memory, after_load, ceilings))
             failures = measurements.failures()
+            if options.ai:
+                failures += _ai_phase(stack, wrk_options, options)
             if failures:
                 say("\nINVALID: requests were refused or failed; these figures are not valid:")
                 for failure in failures:
@@ -101,6 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif stack.scratch.exists():
             say(f"logs kept in {stack.scratch}")
     return status
+
+
+def _ai_phase(stack: BenchStack, wrk: WrkOptions, options: BenchOptions) -> list[str]:
+    """Messages through the OpenAI adapter against the model called directly
+    (`bench.llm`); returns the failed runs."""
+    say("")
+    ai = LlmBench(stack, wrk, options.seconds, say)
+    ai.start()
+    measured = LlmMeasurements()
+    for number in range(1, options.rounds + 1):
+        ai.round(number, measured)
+    say("")
+    say(llm_table(measured, options.connections))
+    return measured.failures
 
 
 def _header(options: BenchOptions, wrk: str, pinning: str) -> None:

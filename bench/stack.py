@@ -79,6 +79,7 @@ class BenchStack:
         self.startup_memory: Memory | None = None
         self.uvicorn_flags: UvicornFlags | None = None
         self.checks: list[str] = []
+        self.portico_env: dict[str, str] = {}
         self.teardown_notes: list[str] = []
         self._exit = contextlib.ExitStack()
 
@@ -107,6 +108,7 @@ class BenchStack:
 
         setup = PorticoSetup(self.database.sqlalchemy_url, self.options.redis_url, self.key_prefix)
         env = portico_env(base_env, setup)
+        self.portico_env = env
         migrate(env, self.scratch, self.portico_log)
         port = free_port()
         self.portico = self._started(
@@ -196,6 +198,14 @@ class BenchStack:
         )
         self._compare(fx, health, me)
         return fx
+
+    def start_server(self, name: str, args: list[str], port: int) -> ManagedProcess:
+        """Another bench server (`python -m <args>`), stopped with the stack."""
+        return self._ceiling(name, args, self.portico_env, port)
+
+    def adopt(self, process: ManagedProcess) -> ManagedProcess:
+        """`process` is stopped with the stack."""
+        return self._started(process)
 
     def _ceiling(
         self, name: str, args: list[str], env: dict[str, str], port: int

@@ -113,6 +113,8 @@ class Load:
     headers: tuple[tuple[str, str], ...] = ()
     method: str = "GET"
     body: str = ""
+    # Paths on the URL's server sent in turn instead of the URL's own (empty: the URL).
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,12 @@ def start_wrk(
     for name, value in load.headers:
         argv += ["-H", f"{name}: {value}"]
     argv.append(load.url)
-    env = {**os.environ, "BENCH_WRK_METHOD": load.method, "BENCH_WRK_BODY": load.body}
+    env = {
+        **os.environ,
+        "BENCH_WRK_METHOD": load.method,
+        "BENCH_WRK_BODY": load.body,
+        "BENCH_WRK_PATHS": ",".join(load.paths),
+    }
     return ManagedProcess.start(pinned(argv, cpu), env=env, capture=True, name="wrk")
 
 

@@ -11,6 +11,32 @@ if body and body ~= "" then
   wrk.body = body
 end
 
+-- BENCH_WRK_PATHS: requests sent in turn, separated by commas, each a path optionally
+-- followed by a space and a bearer token (one conversation of one user each, say).
+local paths = os.getenv("BENCH_WRK_PATHS")
+if paths and paths ~= "" then
+  local list = {}
+  for entry in string.gmatch(paths, "[^,]+") do
+    local path, token = string.match(entry, "^(%S+) (%S+)$")
+    if path then
+      local headers = {}
+      for name, value in pairs(wrk.headers) do
+        headers[name] = value
+      end
+      headers["Authorization"] = "Bearer " .. token
+      table.insert(list, {path, headers})
+    else
+      table.insert(list, {entry, nil})
+    end
+  end
+  local turn = 0
+  request = function()
+    turn = turn + 1
+    local chosen = list[(turn % #list) + 1]
+    return wrk.format(nil, chosen[1], chosen[2])
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

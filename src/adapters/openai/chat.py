@@ -170,7 +170,14 @@ class OpenAIChatModel(ChatModel):
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
-            "messages": [{"role": m.role.value, "content": m.content} for m in messages],
+            # The messages go in `extra_body`, which the SDK sends as given: its request
+            # transform walks `messages` with typing introspection at every level, and on
+            # a long history that walk cost more than the rest of a send together (a
+            # known SDK issue, openai-python PR #3616). They are plain JSON already.
+            "messages": [],
+            "extra_body": {
+                "messages": [{"role": m.role.value, "content": m.content} for m in messages]
+            },
             self.token_limit_parameter: params.max_output_tokens,
         }
         if params.temperature is not None:
