@@ -10,6 +10,7 @@ in `UsageCounters`, exactly (a conditional increment).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -99,6 +100,33 @@ class EntitlementService:
         if feature not in (await self._granted(user)).features:
             raise FeatureNotInTierError(feature, upgrade_hint=self._policy.upgrade_url)
 
+    async def admit(
+        self,
+        user: User,
+        *,
+        features: Sequence[str] = (),
+        limits: Mapping[str, int] | None = None,
+    ) -> Entitlements:
+        """`can_use` for each of `features`, then `check_limit` for each of `limits`
+        (name: amount), in that order, with one cache read and one transaction; returns
+        the entitlements (for a `consume` that follows)."""
+        granted = await self._granted(user)
+        for feature in features:
+            if feature not in granted.features:
+                raise FeatureNotInTierError(feature, upgrade_hint=self._policy.upgrade_url)
+        if not limits:
+            return granted
+        now = self._clock.now()
+        specs = {name: granted.limits.get(name, LimitSpec(0)) for name in limits}
+        periods = {name: spec.period.start(now) for name, spec in specs.items()}
+        async with self._uow(read_only=True) as tx:
+            used = await tx.usage.used_in(_id(user), periods)
+        for name, amount in limits.items():
+            usage = self._usage(name, specs[name], used.get(name, 0), now)
+            if usage.used + amount > specs[name].amount:
+                raise self._refusal(usage)
+        return granted
+
     async def check_limit(self, user: User, name: str, amount: int = 1) -> LimitUsage:
         """The limit as it stands if `amount` more fits; else `LimitReachedError`."""
         spec = (await self._granted(user)).limits.get(name, LimitSpec(0))
@@ -111,10 +139,15 @@ class EntitlementService:
             raise self._refusal(usage)
         return usage
 
-    async def consume(self, user: User, name: str, amount: int = 1) -> LimitUsage:
+    async def consume(
+        self, user: User, name: str, amount: int = 1, *, granted: Entitlements | None = None
+    ) -> LimitUsage:
         """Count `amount` against the limit if it fits; else `LimitReachedError` and
-        nothing counted."""
-        spec = (await self._granted(user)).limits.get(name, LimitSpec(0))
+        nothing counted. `granted`: the user's entitlements when the caller has them
+        (from `admit`), saving a cache read."""
+        if granted is None or granted.user_id != _id(user):
+            granted = await self._granted(user)
+        spec = granted.limits.get(name, LimitSpec(0))
         now = self._clock.now()
         start = spec.period.start(now)
         async with self._uow() as tx:

@@ -11,10 +11,11 @@ is called):
    more; the user message and a `reserved` assistant message are saved; the message
    counts against the daily limit;
 4. the model is called, with a timeout;
-5. the cost (from the tokens the provider reports) is recorded on the reservation, the
-   reply saved, the reservation settled to the cost, the tokens counted. A failure marks
-   the reply failed and releases the reservation. A crash between steps leaves a
-   reservation the sweep settles to the recorded cost, or releases.
+5. the reservation is settled to the cost (from the tokens the provider reports), the
+   reply saved with that charge, the tokens counted. A failure marks the reply failed
+   and releases the reservation. A crash between steps leaves a reservation the expiry
+   sweep releases, or a settled one whose reply the reply sweep marks failed with the
+   charge shown (`maintenance.ReplySweep`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from core.billing.entitlements import EntitlementService
 from core.billing.errors import IdempotencyKeyTakenError, LimitReachedError
-from core.billing.model import Reservation, model_feature
+from core.billing.model import Entitlements, Reservation, ReservationStatus, model_feature
 from core.billing.reservations import ReservationService
 from core.conversations.conversations import owned
 from core.conversations.errors import (
@@ -85,6 +86,7 @@ class _Send:
     reservation: Reservation | None
     user_message: Message
     reply: Message
+    granted: Entitlements
 
 
 class MessageService:
@@ -177,14 +179,15 @@ class MessageService:
             content=content,
             client_message_id=key,
         )
-        await self._entitlements.can_use(user, CONVERSATIONS_FEATURE)
-        await self._entitlements.can_use(user, model_feature(conversation.model))
-        if price is None:
-            raise PriceNotFoundError()
         prompt = self._prompt(conversation, history, content)
         estimated = estimate_prompt(prompt)
-        await self._entitlements.check_limit(user, MESSAGES_LIMIT, 1)
-        await self._entitlements.check_limit(user, TOKENS_LIMIT, estimated)
+        granted = await self._entitlements.admit(
+            user,
+            features=(CONVERSATIONS_FEATURE, model_feature(conversation.model)),
+            limits={MESSAGES_LIMIT: 1, TOKENS_LIMIT: estimated},
+        )
+        if price is None:
+            raise PriceNotFoundError()
         worst = self._policy.credits_for(price.cost(estimated, self._policy.max_output_tokens))
         reservation = None
         if worst > 0:
@@ -221,9 +224,9 @@ class MessageService:
             # A send with this id won the race: its reply (and its reservation, the
             # same one under the same key) is ours.
             return await self._answer_to(conversation_id, key)
-        send = _Send(user, conversation, prompt, price, reservation, saved, reply)
+        send = _Send(user, conversation, prompt, price, reservation, saved, reply, granted)
         try:
-            await self._entitlements.consume(user, MESSAGES_LIMIT, 1)
+            await self._entitlements.consume(user, MESSAGES_LIMIT, 1, granted=granted)
         except LimitReachedError as exc:
             await self._fail(send, exc)
             raise
@@ -281,9 +284,15 @@ class MessageService:
         cost = send.price.cost(usage.input_tokens, usage.output_tokens)
         credits = self._policy.credits_for(cost)
         if send.reservation is not None:
+            # Settled before the reply is saved: a crash between the two leaves a settled
+            # reservation, and the reply sweep shows that charge on the reply.
             assert send.reservation.id is not None
-            credits = min(credits, send.reservation.amount)
-            await self._reservations.record_usage(send.reservation.id, credits)
+            closed = await self._reservations.settle(
+                send.reservation.id, min(credits, send.reservation.amount)
+            )
+            credits = closed.settled_amount or 0
+            if closed.status is not ReservationStatus.SETTLED:
+                credits = 0  # released by the expiry sweep first: nothing was kept
         async with self._uow() as tx:
             finished = await tx.messages.finish(
                 send.reply.copy(
@@ -299,12 +308,12 @@ class MessageService:
                 )
             )
             await tx.commit()
-        if send.reservation is not None:
-            assert send.reservation.id is not None
-            await self._reservations.settle(send.reservation.id, credits)
         try:
             await self._entitlements.consume(
-                send.user, TOKENS_LIMIT, usage.input_tokens + usage.output_tokens
+                send.user,
+                TOKENS_LIMIT,
+                usage.input_tokens + usage.output_tokens,
+                granted=send.granted,
             )
         except LimitReachedError:
             # The reply is made and paid for; the month's tokens are spent (the next

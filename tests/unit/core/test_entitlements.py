@@ -241,6 +241,30 @@ async def test_the_overview_is_one_transaction_when_warm(world: BillingWorld) ->
     assert {u.name: u.used for u in usage} == {"messages": 7, "tokens": 0}
 
 
+async def test_admit_checks_features_then_limits_in_one_transaction(world: BillingWorld) -> None:
+    user = await world.member()
+    await world.entitlements.consume(user, "messages", 49)
+    units = CountingUnits(world.billing_uow)
+    service = _service(world, units)
+    await service.can_use(user, "conversations")  # warms the cache
+    before = units.read_only_units
+    granted = await service.admit(
+        user, features=("conversations",), limits={"messages": 1, "tokens": 200_000}
+    )
+    assert units.read_only_units == before + 1
+    assert granted == await service.entitlements(user)
+    with pytest.raises(FeatureNotInTierError):  # features first, even past a limit
+        await service.admit(user, features=("audit_export",), limits={"messages": 2})
+    with pytest.raises(LimitReachedError) as refused:
+        await service.admit(user, features=("conversations",), limits={"messages": 2})
+    assert (refused.value.limit, refused.value.remaining) == (50, 1)
+    with pytest.raises(LimitReachedError):
+        await service.admit(user, limits={"tokens": 200_001})
+    assert {u.name: u.used for u in await service.usage(user)} == {"messages": 49, "tokens": 0}
+    # What admit returned spares consume its cache read, and counts the same.
+    assert (await service.consume(user, "messages", 1, granted=granted)).remaining == 0
+
+
 async def test_catalog_changes_reach_every_cached_user(world: BillingWorld) -> None:
     user = await world.member()
     await world.entitlements.can_use(user, "conversations")  # cached

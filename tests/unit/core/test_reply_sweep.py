@@ -127,3 +127,22 @@ async def test_a_reply_whose_cost_was_recorded_is_charged_that_cost(
     await world.assert_ledger_exact(user)
     await _finish(task)
     assert await world.credits.balance(user.id) == 10_000 - cost
+
+
+async def test_a_reply_whose_reservation_was_settled_shows_that_charge(
+    world: ConversationsWorld,
+) -> None:
+    user, reply, task = await _abandoned_send(world)
+    assert reply.reservation_id is not None
+    # The process died after settling to the provider's cost, before saving the reply.
+    settled = await world.services.get(ReservationService).settle(reply.reservation_id, 1)
+    sweep = world.services.get(ReplySweep)
+    world.clock.advance(seconds=sweep.abandoned_after.total_seconds() + 1)
+    assert await sweep.sweep() == 1
+    *_, swept = await world.all_messages(reply.conversation_id)
+    assert (
+        swept.state is MessageState.FAILED and swept.credits_charged == settled.settled_amount == 1
+    )
+    assert user.id is not None and await world.credits.balance(user.id) == 10_000 - 1
+    await world.assert_ledger_exact(user)
+    await _finish(task)
