@@ -28,6 +28,7 @@ from core.billing.resolvers import (
 from core.conversations.conversations import ConversationService
 from core.conversations.prices import PriceService
 from core.conversations.sending import MessageService
+from core.identity.administration import UserAdministration
 from core.identity.callers import CallerReader, SeparateCallerReader
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.identity.service import (
@@ -68,6 +69,7 @@ SERVICES: tuple[type, ...] = (
     TokenMaintenanceService,
     TokenService,
     OAuthService,
+    UserAdministration,
     # billing
     EntitlementCache,
     CatalogService,
