@@ -231,6 +231,8 @@ async def test_deactivated_users_are_stored_found_and_locked_like_any_other(
         assert await tx.users.get(user.id) == deactivated
         assert await tx.users.get_by_email(user.email) == deactivated
         assert await tx.users.lock(user.id) == deactivated
+        untouched = await tx.users.get(other.id)
+        assert untouched is not None and untouched.deactivated_at is None
         listed = await tx.users.list(
             ListQuery(conditions=parse_filters({"deactivated_at__isnull": False}))
         )

@@ -113,10 +113,10 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
             message = f"{user.email} is verified"
         if args.action in ("sessions-end", "deactivate") and settings.sessions.backend == "memory":
             warn(
-                "sessions live in each server's memory (PORTICO_SESSIONS__BACKEND=memory): "
-                "a running server's browser sessions were not reached from here"
+                "sessions live in each server's own memory (PORTICO_SESSIONS__BACKEND=memory): "
+                "a running server's browser sessions cannot be ended from here"
                 + (
-                    " (they are refused anyway: the user is inactive)"
+                    "; it refuses them anyway, the user being inactive"
                     if args.action == "deactivate"
                     else ""
                 )

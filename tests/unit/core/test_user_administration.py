@@ -216,7 +216,7 @@ async def test_superuser_usernames_are_made_unique_and_explicit_ones_checked(
         "ops@example.com", ADMIN_PASSWORD, username="night.shift"
     )
     assert named.username == Username("night.shift")
-    with pytest.raises(UsernameTakenError, match="night.shift"):
+    with pytest.raises(UsernameTakenError, match=r"night\.shift"):
         await world.admin.create_superuser("b@example.com", ADMIN_PASSWORD, username="night.shift")
     with pytest.raises(InvalidUsernameError):
         await world.admin.create_superuser("c@example.com", ADMIN_PASSWORD, username="x!")
@@ -224,7 +224,7 @@ async def test_superuser_usernames_are_made_unique_and_explicit_ones_checked(
 
 async def test_an_existing_email_is_refused_never_promoted(world: AdminWorld) -> None:
     ada = await world.user()
-    with pytest.raises(EmailTakenError, match="ada@example.com"):
+    with pytest.raises(EmailTakenError, match=r"ada@example\.com"):
         await world.admin.create_superuser("ADA@example.com", ADMIN_PASSWORD)
     assert not (await world.accounts.get(ada)).is_superuser
 
