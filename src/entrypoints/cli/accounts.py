@@ -154,7 +154,9 @@ def add_account_commands(commands: Any) -> None:
     add_json_flag(create)
     create.set_defaults(handler=_create_superuser)
 
-    users = commands.add_parser("users", help="accounts: deactivate, end sessions (audited)")
+    users = commands.add_parser(
+        "users", help="accounts: deactivate, reactivate, verify-email, sessions-end (audited)"
+    )
     actions = users.add_subparsers(dest="action", required=True)
     deactivate = actions.add_parser(
         "deactivate", help="refuse every sign-in; end every session and token"
