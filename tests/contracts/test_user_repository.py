@@ -218,6 +218,33 @@ async def test_update_writes_fields_and_refreshes_updated_at(
             await tx.users.update(updated.copy(id=999))
 
 
+async def test_deactivated_users_are_stored_found_and_locked_like_any_other(
+    uow: IdentityUnitOfWorkFactory,
+) -> None:
+    user, other = await store(uow, new_user(1), new_user(2))
+    at = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    async with uow() as tx:
+        deactivated = await tx.users.update(user.copy(deactivated_at=at))
+        await tx.commit()
+    assert deactivated.deactivated_at == at and not deactivated.is_active
+    async with uow() as tx:
+        assert await tx.users.get(user.id) == deactivated
+        assert await tx.users.get_by_email(user.email) == deactivated
+        assert await tx.users.lock(user.id) == deactivated
+        untouched = await tx.users.get(other.id)
+        assert untouched is not None and untouched.deactivated_at is None
+        listed = await tx.users.list(
+            ListQuery(conditions=parse_filters({"deactivated_at__isnull": False}))
+        )
+        assert [u.id for u in listed.items] == [user.id]
+        back = await tx.users.update(deactivated.copy(deactivated_at=None))
+        await tx.commit()
+    assert back.deactivated_at is None and back.is_active
+    async with uow() as tx:
+        found = await tx.users.get(user.id)
+        assert found is not None and found.is_active and found.deactivated_at is None
+
+
 async def test_soft_delete_hides_the_user_unless_asked_and_is_idempotent(
     uow: IdentityUnitOfWorkFactory,
 ) -> None:

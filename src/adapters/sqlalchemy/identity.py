@@ -48,6 +48,7 @@ def _to_user(record: UserRecord) -> User:
         created_at=record.created_at,
         updated_at=record.updated_at,
         deleted_at=record.deleted_at,
+        deactivated_at=record.deactivated_at,
         tokens_valid_after=record.tokens_valid_after,
     )
 

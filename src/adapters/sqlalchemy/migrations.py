@@ -6,10 +6,16 @@ from async code through `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from adapters.sqlalchemy.engine import create_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
@@ -35,3 +41,26 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def heads(url: str) -> list[str]:
+    """The newest revision(s) the repository's migrations define."""
+    return list(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def current(url: str) -> list[str]:
+    """The revision(s) the database is at; empty for a database never migrated (or made
+    by `create_all`, which writes no revision)."""
+
+    def read(connection: Connection) -> list[str]:
+        return list(MigrationContext.configure(connection).get_current_heads())
+
+    async def run() -> list[str]:
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(read)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -119,3 +119,10 @@ class UserRecord(TimestampMixin, SoftDeleteMixin, Base):
         comment="Access tokens issued before this instant are refused (logout-all, password "
         "change or reset); NULL when never set.",
     )
+    deactivated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime,
+        nullable=True,
+        default=None,
+        comment="When an operator deactivated the account (no sign-in, no token); NULL "
+        "while active.",
+    )

@@ -34,6 +34,11 @@ class IdentityAction(StrEnum):
     TOKEN_REVOKED = "auth.token_revoked"
     # An OAuth provider account was linked to a user (new account or verified email).
     OAUTH_LINKED = "account.oauth_linked"
+    # Operators (the CLI, the admin panel): `actor_id` is the operator, when known.
+    DEACTIVATED = "account.deactivated"
+    REACTIVATED = "account.reactivated"
+    SESSIONS_ENDED = "account.sessions_ended"
+    SUPERUSER_CREATED = "account.superuser_created"
     # Billing put the user on another tier (a subscription, support, an override).
     TIER_CHANGED = "account.tier_changed"
 

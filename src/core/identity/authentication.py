@@ -55,7 +55,9 @@ class AuthenticationService:
       pre-login id is dead afterwards (no session fixation).
     - A session ends at its absolute lifetime or after the idle timeout, whichever comes
       first; activity is recorded at most once per `touch_interval_seconds`.
-    - Sessions of deleted users are dead.
+    - Sessions of deleted or deactivated users are dead, and such users cannot log in
+      (a deactivated one with the right password gets the same `InvalidCredentialsError`,
+      audited with the reason `deactivated`).
     - Logout-all also ends every bearer token of the user (`revocation.end_all_tokens`).
     - Users can see and end only their own sessions; another user's session id is
       answered exactly like a missing one.
@@ -114,7 +116,10 @@ class AuthenticationService:
     ) -> LoginResult:
         """Log in a user another rule has already authenticated (a password, an OAuth
         provider): end `previous_token`'s session, start a new one, audit the login with
-        `details` (how the user proved who they are). No session outlives a failed audit."""
+        `details` (how the user proved who they are). No session outlives a failed audit.
+        A deactivated account gets no session (`InvalidCredentialsError`)."""
+        if not user.is_active:
+            raise InvalidCredentialsError()
         if previous_token:
             await self._sessions.delete(fingerprint(previous_token))
         result = await self._start_session(user, ip=client.ip, user_agent=client.user_agent)
@@ -166,6 +171,10 @@ class AuthenticationService:
             await self._login_failed(None, "unknown_account", client, action)
         if not await self._hasher.verify(user.password_hash, password):
             await self._login_failed(user.id, "wrong_password", client, action)
+        if not user.is_active:
+            # After the password check, and the same answer: the refusal tells nothing
+            # to someone without the password; the audit entry tells support why.
+            await self._login_failed(user.id, "deactivated", client, action)
         if self._hasher.needs_rehash(user.password_hash):
             user = await self._rehash(user, password)
         return user

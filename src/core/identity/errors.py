@@ -98,3 +98,11 @@ class InvalidRefreshTokenError(AuthenticationError):
 
     code = "invalid_refresh_token"
     default_detail = "The refresh token is invalid or has expired; sign in again."
+
+
+class SelfDeactivationError(RuleViolationError):
+    """An operator may not deactivate the account they are acting from (they would lock
+    themselves out of the tools that reactivate it)."""
+
+    code = "self_deactivation"
+    default_detail = "You cannot deactivate your own account."

@@ -104,6 +104,9 @@ class User:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    # Set while an operator has deactivated the account (`UserAdministration`): it keeps
+    # its data, but nobody can sign in to it or use a token of it until reactivated.
+    deactivated_at: datetime | None = None
     # Access tokens issued before this instant are dead (logout-all, password change or
     # reset). Moved only by `UserRepository.end_tokens_before`, never by `update`.
     tokens_valid_after: datetime | None = None
@@ -116,7 +119,12 @@ class User:
 
     @property
     def is_active(self) -> bool:
-        return self.deleted_at is None
+        """Neither deleted nor deactivated: the only accounts that may sign in."""
+        return self.deleted_at is None and self.deactivated_at is None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     def accepts_token_issued_at(self, issued_at: datetime) -> bool:
         """False for a token issued before the user last ended every token."""

@@ -46,6 +46,8 @@ RESOLVE_ATTEMPTS = 3
 USERNAME_ATTEMPTS = 6
 USERNAME_SUFFIX_LENGTH = 6
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9_.-]+")
+# Said only once the provider has proved who the person is.
+DEACTIVATED_DETAIL = "This account is deactivated; contact support."
 
 
 def pkce_challenge(code_verifier: str) -> str:
@@ -223,14 +225,18 @@ class OAuthService:
                 user = await tx.users.get(link.user_id)
                 if user is None:
                     raise OAuthFailedError("The account linked to this sign-in no longer exists.")
+                if not user.is_active:
+                    raise OAuthFailedError(DEACTIVATED_DETAIL)
                 return user, False, False
             email = _verified_email(identity)
             if email is None:
                 raise OAuthEmailUnverifiedError()
             existing = await tx.users.get_by_email(email, include_deleted=True)
             if existing is not None:
-                if not existing.is_active:
+                if existing.is_deleted:
                     raise EmailTakenError()
+                if not existing.is_active:
+                    raise OAuthFailedError(DEACTIVATED_DETAIL)
                 if not existing.email_verified:
                     raise OAuthAccountExistsError()
             else:
@@ -245,7 +251,12 @@ class OAuthService:
         now = self._clock.now()
         async with self._uow() as tx:
             current = await tx.users.lock(user.id)
-            if current is None or not current.email_verified or current.email != user.email:
+            if (
+                current is None
+                or not current.is_active
+                or not current.email_verified
+                or current.email != user.email
+            ):
                 raise _LostRace()  # changed since we looked: decide again
             try:
                 link = await tx.oauth_identities.add(

@@ -42,7 +42,9 @@ class UserRepository(Protocol):
     - `end_tokens_before` moves `tokens_valid_after` forward to `at` (never back) and
       returns False when the user does not exist. Only it writes that field, so a
       concurrent `update` built from an older read can never bring ended tokens back.
-    - `lock` returns the active user like `get` and keeps other units of work from
+    - Deactivated users (`deactivated_at` set) are users like any other here: found,
+      listed, updated; refusing them is the services' business.
+    - `lock` returns the user like `get` (None when deleted) and keeps other units of work from
       locking the user or ending its tokens until this one ends (a row lock), so token
       issuance and "end every token" happen one after the other. Write units only.
     - `soft_delete` sets `deleted_at`; it is idempotent and returns False when the user

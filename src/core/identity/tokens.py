@@ -132,8 +132,13 @@ class TokenService:
         refresh_token = self._tokens.token(REFRESH_TOKEN_BYTES)
         async with self._uow() as tx:
             current = await tx.users.lock(user.id)
-            if current is None or current.password_hash != user.password_hash:
-                # Deleted, or the password changed, since the credentials were checked.
+            if (
+                current is None
+                or not current.is_active
+                or current.password_hash != user.password_hash
+            ):
+                # Deleted, deactivated, or the password changed, since the credentials
+                # were checked.
                 raise InvalidCredentialsError()
             now = self._issue_time(current)
             await tx.refresh_tokens.add(
@@ -161,6 +166,8 @@ class TokenService:
             if found is None:
                 raise InvalidRefreshTokenError()
             user = await tx.users.lock(found.user_id)
+            if user is not None and not user.is_active:
+                user = None  # deactivated: its tokens were revoked, and none is minted
             now = self._issue_time(user)
             used = await tx.refresh_tokens.use(token_hash, now) if user is not None else None
             if used is None:

@@ -24,8 +24,9 @@ How fresh a cached user is:
   adapter) never hears of changes made by other processes at all, so bootstrap keeps the
   TTL at one second there.
 
-Only active users are cached (`UserRepository.get` hides deleted ones), and a miss is
-never cached: a deleted user is always reloaded, and refused. The password hash is never
+Only active users are cached (`UserRepository.get` hides deleted ones; deactivated ones
+are dropped on load), and a miss is never cached: a deleted or deactivated user is always
+reloaded, and refused. The password hash is never
 copied into the cache: users read here carry `password_hash == ""` (hit or miss alike),
 and every use case that checks a password reads the user from the database.
 """
@@ -51,7 +52,7 @@ DEFAULT_TTL_SECONDS = 30
 # What a cached user carries instead of the password hash (never a valid hash).
 UNCACHED_PASSWORD_HASH = ""
 # Bumped when the cached layout changes: entries of another layout then miss.
-_LAYOUT = 1
+_LAYOUT = 2  # 2: `deactivated_at`
 _GENERATION_BYTES = 9  # 72 random bits: generations never repeat in practice
 
 
@@ -83,6 +84,7 @@ def encode_user(user: User) -> dict[str, JsonInput]:
         "created_at": _encode_time(user.created_at),
         "updated_at": _encode_time(user.updated_at),
         "deleted_at": _encode_time(user.deleted_at),
+        "deactivated_at": _encode_time(user.deactivated_at),
         "tokens_valid_after": _encode_time(user.tokens_valid_after),
     }
 
@@ -113,6 +115,7 @@ def decode_user(document: JsonValue) -> User:
         created_at=_decode_time(document, "created_at"),
         updated_at=_decode_time(document, "updated_at"),
         deleted_at=_decode_time(document, "deleted_at"),
+        deactivated_at=_decode_time(document, "deactivated_at"),
         tokens_valid_after=_decode_time(document, "tokens_valid_after"),
     )
 
@@ -257,9 +260,9 @@ class UserCache:
 
 
 class CachedUsers:
-    """`get`: the active user with this id, served by `UserCache` and read from the
-    database only on a miss. Database errors propagate and nothing is cached; a miss is
-    never cached (deleted users stay refused).
+    """`get`: the active user with this id (None for a deleted or deactivated one),
+    served by `UserCache` and read from the database only on a miss. Database errors
+    propagate and nothing is cached; a miss is never cached (such users stay refused).
 
     Concurrent misses of one user under one generation share one load (a burst after
     the entry expired costs one query, not one per request in flight). A load is shared
@@ -295,7 +298,8 @@ class CachedUsers:
         self, user_id: int, cached: User | None, generation: str | None
     ) -> User | None:
         if cached is not None:
-            return cached
+            # Never cached inactive; checked anyway, as a hit is all a request sees.
+            return cached if cached.is_active else None
         if generation is None:  # the cache is down: nothing to share or store
             return await self._load(user_id)
         key = (user_id, generation)
@@ -324,8 +328,10 @@ class CachedUsers:
     async def _load(self, user_id: int) -> User | None:
         async with self._uow(read_only=True) as tx:
             user = await tx.users.get(user_id)
+        if user is None or not user.is_active:
+            return None
         # What a hit returns, so callers see one shape whether the cache answered or not.
-        return None if user is None else user.copy(password_hash=UNCACHED_PASSWORD_HASH)
+        return user.copy(password_hash=UNCACHED_PASSWORD_HASH)
 
 
 def _new_generation() -> str:

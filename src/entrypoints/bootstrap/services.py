@@ -29,6 +29,7 @@ from core.conversations.conversations import ConversationService
 from core.conversations.maintenance import ReplySweep
 from core.conversations.prices import PriceService
 from core.conversations.sending import MessageService
+from core.identity.administration import UserAdministration
 from core.identity.callers import CallerReader, SeparateCallerReader
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.identity.service import (
@@ -69,6 +70,7 @@ SERVICES: tuple[type, ...] = (
     TokenMaintenanceService,
     TokenService,
     OAuthService,
+    UserAdministration,
     # billing
     EntitlementCache,
     CatalogService,

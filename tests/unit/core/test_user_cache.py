@@ -102,6 +102,7 @@ def _every_field_set() -> User:
             2026, 2, 3, 4, 5, 6, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))
         ),
         deleted_at=datetime(2026, 3, 4, 5, 6, 7, 999999, tzinfo=UTC),
+        deactivated_at=datetime(2026, 3, 5, 1, 2, 3, 4, tzinfo=UTC),
         tokens_valid_after=datetime(2026, 4, 5, 6, 7, 8, 654321, tzinfo=UTC),
     )
 
@@ -158,7 +159,7 @@ def test_the_codec_covers_every_user_field() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"layout": 2},
+        {"layout": 1},  # before `deactivated_at`
         {"id": "42"},
         {"id": True},
         {"email": None},

@@ -10,34 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from core.shared.clock import Clock
 from entrypoints.bootstrap.settings import Settings
-
-
-def run_with_runtime(settings: Settings, body: Callable[[Any], Awaitable[int]]) -> int:
-    """Start a runtime (no job runners), run `body(runtime)`, close it; a domain error
-    is printed and exits 1."""
-    import asyncio
-
-    from core.shared.errors import DomainError
-    from entrypoints.bootstrap.runtime import start_runtime
-
-    async def run() -> int:
-        runtime = await start_runtime(settings, run_jobs=False)
-        try:
-            return await body(runtime)
-        except DomainError as exc:
-            print(f"portico: {exc.detail}", file=sys.stderr)
-            return 1
-        finally:
-            await runtime.aclose()
-
-    return asyncio.run(run())
+from entrypoints.cli.common import run_with_runtime
 
 
 def _stripe(args: argparse.Namespace, settings: Settings) -> int:
