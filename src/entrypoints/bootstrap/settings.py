@@ -17,6 +17,9 @@ from entrypoints.bootstrap.oauth_settings import OAuthSettings
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/portico.db"
 
+# What `/ready` probes, by name (each only when configured).
+ReadinessDependency = Literal["database", "sessions", "cache", "rate_limit", "broker"]
+
 
 class DatabaseSettings(BaseModel):
     url: str = DEFAULT_SQLITE_URL
@@ -71,16 +74,72 @@ class HttpSettings(BaseModel):
     # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; the
     # rightmost address not in this list is the client (rate limits, audit, sessions).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Browser front ends on other origins that may call the API with credentials (CORS).
+    # Empty: no CORS layer at all. `*` allows any origin, never with credentials
+    # (development only: the production check refuses it).
+    cors_origins: list[str] = Field(default_factory=list)
+    # Dependencies `/ready` reports without failing on them (a shared cache or broker
+    # that is down would otherwise take every instance out of rotation at once).
+    readiness_optional: list[ReadinessDependency] = Field(default_factory=list)
 
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item.strip(), strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{item!r} is not an IP address or network") from exc
-        return [item.strip() for item in value]
+        return check_networks(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [normalise_cors_origin(item) for item in value]
+
+
+def check_networks(value: list[str]) -> list[str]:
+    """Addresses or CIDR networks, stripped; ValueError naming the first that is neither."""
+    for item in value:
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an IP address or network") from exc
+    return [item.strip() for item in value]
+
+
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/?#@]+$")
+
+
+def normalise_cors_origin(origin: str) -> str:
+    """`HTTPS://App.example.com/` -> `https://app.example.com`, as browsers send `Origin`
+    (a default port dropped); `*` as it is. ValueError for anything else (a path, a
+    query, credentials)."""
+    text = origin.strip()
+    if text == "*":
+        return text
+    text = text.lower().rstrip("/")
+    if _ORIGIN.match(text) is None:
+        raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or '*'")
+    for scheme, port in (("http", ":80"), ("https", ":443")):
+        if text.startswith(f"{scheme}://") and text.endswith(port):
+            text = text[: -len(port)]
+    return text
+
+
+class MetricsSettings(BaseModel):
+    """Who may read `/metrics`: a bearer token, client networks, or both (either admits).
+    Both unset: anyone (outside production; the production check refuses it)."""
+
+    token: SecretStr | None = None
+    allowed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return check_networks(value)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None  # an empty variable (`PORTICO_METRICS__TOKEN=`) means unset
+        return value
 
 
 class TokenSettings(BaseModel):
@@ -364,6 +423,7 @@ class Settings(BaseSettings):
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 

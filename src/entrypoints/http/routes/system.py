@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse
+from entrypoints.http.schemas.problem import Problem
 from entrypoints.http.schemas.system import HealthRead, ReadinessRead
 
 READY_RETRY_AFTER_SECONDS = 5
@@ -49,8 +50,21 @@ async def ready(request: Request) -> Response:
     )
 
 
-@group.get("/metrics", access=Access.PUBLIC, responses={200: None}, touches_runtime=False)
+@group.get(
+    "/metrics",
+    access=Access.PUBLIC,
+    responses={200: None, 401: Problem, 403: Problem},
+    touches_runtime=False,
+)
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format)."""
+    """Prometheus metrics (text exposition format).
+
+    Protected by `PORTICO_METRICS__TOKEN` (401 `metrics_unauthorized` without the right
+    bearer token) and/or `PORTICO_METRICS__ALLOWED_NETWORKS` (403 `metrics_forbidden`
+    from other addresses when no token is configured); open when neither is set.
+    """
+    refusal = request.app.state.metrics_access.refusal(request)
+    if refusal is not None:
+        return refusal
     registry = request.app.state.metrics
     return Response(registry.render(), media_type=registry.content_type)
