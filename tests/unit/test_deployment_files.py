@@ -136,7 +136,9 @@ def test_portico_services_wait_for_healthy_dependencies(compose: dict[str, Any])
         assert "postgres" in depends_on, name
         for dependency, condition in depends_on.items():
             assert dependency in services, (name, dependency)
-            wanted = "service_completed_successfully" if dependency == "migrate" else "service_healthy"
+            wanted = (
+                "service_completed_successfully" if dependency == "migrate" else "service_healthy"
+            )
             assert condition == {"condition": wanted}, (name, dependency)
             if wanted == "service_healthy":
                 assert services[dependency]["healthcheck"] != {"disable": True}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from kombu import Connection
@@ -76,10 +77,9 @@ class CeleryBrokerProbe:
 
     def _drop(self) -> None:
         if self._connection is not None:
-            try:
+            # Already broken: forgetting it is all that is left to do.
+            with contextlib.suppress(*self._errors):
                 self._connection.close()
-            except self._errors:
-                pass  # already broken: forgetting it is all that is left to do
             self._connection = None
 
     async def aclose(self) -> None:

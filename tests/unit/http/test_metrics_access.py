@@ -53,7 +53,10 @@ def test_a_token_is_required_when_configured(scraper: Scraper) -> None:
         assert client.get("/metrics", headers={"Authorization": header}).status_code == 401
     assert _is_metrics(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}))
     # The token is the scraper's, not a user's: the API does not take it as a sign-in.
-    assert client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+    assert (
+        client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+        == 401
+    )
 
 
 def test_only_allowed_networks_may_scrape(scraper: Scraper) -> None:
@@ -80,7 +83,9 @@ def test_the_client_address_respects_trusted_proxies(scraper: Scraper) -> None:
     # Behind a trusted proxy, the forwarded address is the client's.
     behind_proxy = scraper("192.0.2.50", metrics=metrics, http={"trusted_proxies": ["192.0.2.50"]})
     assert _is_metrics(behind_proxy.get("/metrics", headers=inside))
-    assert behind_proxy.get("/metrics", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 403
+    assert (
+        behind_proxy.get("/metrics", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 403
+    )
     # From anyone else, X-Forwarded-For is just a header a client wrote.
     direct = scraper("192.0.2.50", metrics=metrics)
     assert direct.get("/metrics", headers=inside).status_code == 403

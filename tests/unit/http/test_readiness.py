@@ -9,9 +9,9 @@ from starlette.testclient import TestClient
 
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap import runtime as runtime_module
+from tests.unavailable import UnreachableRateLimiter
 from tests.unit.http.conftest import MakeClient
 from tests.unit.http.profiles import EDGE_BACKEND
-from tests.unavailable import UnreachableRateLimiter
 
 
 def _runtime(client: TestClient) -> runtime_module.Runtime:

@@ -361,7 +361,12 @@ BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
         "error",
     ),
     ("metrics open", {"metrics": {"token": None}}, {"metrics.unprotected"}, "error"),
-    ("metrics token short", {"metrics": {"token": "short-token"}}, {"metrics.token_short"}, "error"),
+    (
+        "metrics token short",
+        {"metrics": {"token": "short-token"}},
+        {"metrics.token_short"},
+        "error",
+    ),
     (
         "metrics for every address",
         {"metrics": {"token": None, "allowed_networks": ["10.0.0.0/8", "::/0"]}},
