@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.shared.hashing import constant_time_equals
-from entrypoints.bootstrap.settings import MetricsSettings
+from entrypoints.bootstrap.http_settings import MetricsSettings
 from entrypoints.http.bearer import bearer_credentials
 from entrypoints.http.errors import problem_response
 
