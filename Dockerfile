@@ -11,7 +11,7 @@ ENV PATH=/opt/portico/bin:$PATH
 WORKDIR /app
 # Dependencies first (a layer that changes only with pyproject.toml), then the code.
 COPY pyproject.toml README.md ./
-RUN mkdir -p src && pip install --upgrade pip setuptools wheel \
+RUN pip install --upgrade pip setuptools wheel \
     && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 COPY src ./src
