@@ -84,6 +84,6 @@ class MetricsSettings(BaseModel):
     @field_validator("token")
     @classmethod
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
+        if value is None or not value.get_secret_value().strip():
             return None  # an empty variable (`PORTICO_METRICS__TOKEN=`) means unset
         return value

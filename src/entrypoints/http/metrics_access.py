@@ -23,7 +23,6 @@ from starlette.responses import Response
 
 from core.shared.hashing import constant_time_equals
 from entrypoints.bootstrap.http_settings import MetricsSettings
-from entrypoints.http.bearer import bearer_credentials
 from entrypoints.http.errors import problem_response
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -54,8 +53,7 @@ class MetricsAccess:
             return problem_response(
                 403, "metrics_forbidden", "Metrics are not served to this address."
             )
-        sent = bearer_credentials(request.headers.get("authorization"))
-        if isinstance(sent, str) and constant_time_equals(sent, self.token):
+        if constant_time_equals(_bearer(request.headers.get("authorization", "")), self.token):
             return None
         return problem_response(
             401,
@@ -74,6 +72,13 @@ class MetricsAccess:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
         return any(address in network for network in self.networks)
+
+
+def _bearer(authorization: str) -> str:
+    """The credentials of `Authorization: Bearer <token>`, whatever characters the
+    configured token uses (not only RFC 6750's b64token); empty for anything else."""
+    scheme, _, token = authorization.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def _networks(items: Sequence[str]) -> tuple[IpNetwork, ...]:

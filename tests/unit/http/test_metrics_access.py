@@ -96,3 +96,12 @@ def test_metrics_settings_refuse_what_is_not_a_network(scraper: Scraper) -> None
 
     with pytest.raises(ValidationError, match="not an IP address or network"):
         scraper(metrics={"allowed_networks": ["intranet"]})
+    # An empty variable is no token (not a token everyone knows).
+    assert scraper(metrics={"token": ""}).app.state.metrics_access.open  # type: ignore[attr-defined]
+
+
+def test_a_token_outside_the_bearer_alphabet_still_works(scraper: Scraper) -> None:
+    token = "pass phrase with $ymbols! 0123456789abcdef"
+    client = scraper(metrics={"token": token})
+    assert _is_metrics(client.get("/metrics", headers={"Authorization": f"Bearer {token}"}))
+    assert client.get("/metrics", headers={"Authorization": "Bearer pass"}).status_code == 401
