@@ -10,10 +10,11 @@ RUN python -m venv /opt/portico
 ENV PATH=/opt/portico/bin:$PATH
 WORKDIR /app
 # Dependencies first (a layer that changes only with pyproject.toml), then the code.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN pip install --upgrade pip setuptools wheel \
     && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
+COPY README.md ./
 COPY src ./src
 # Editable, so the package runs from /app/src beside /app/migrations (the runtime stage
 # puts both at the same paths); the migrations are found from the package's location.
