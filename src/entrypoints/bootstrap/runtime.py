@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -41,6 +43,21 @@ ReadinessProbe = Callable[[], Awaitable[None]]
 PROBE_TIMEOUT_SECONDS = 2.0
 
 
+@dataclass(frozen=True, slots=True)
+class DependencyStatus:
+    """One dependency's probe: "ok" or a short reason, how long it took, what serves it
+    ("postgresql", "redis", "memcached", "amqp"...), and whether readiness fails with it."""
+
+    status: str
+    latency_ms: float
+    backend: str
+    required: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
 @dataclass(frozen=True)
 class Runtime:
     """One process's services (by type), its job runner and its readiness probes."""
@@ -49,6 +66,8 @@ class Runtime:
     services: Services
     jobs: JobRunner
     probes: Mapping[str, ReadinessProbe] = field(default_factory=dict)
+    # What serves each probed dependency, by name (reported beside its state).
+    backends: Mapping[str, str] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def get(self, kind: type[T]) -> T:
@@ -62,20 +81,35 @@ class Runtime:
 
     async def readiness(self) -> dict[str, str]:
         """Probe every configured dependency at once: name -> "ok" or a short reason."""
+        return {name: report.status for name, report in (await self.dependencies()).items()}
 
-        async def run(probe: ReadinessProbe) -> str:
+    async def dependencies(self) -> dict[str, DependencyStatus]:
+        """Probe every configured dependency at once, each bounded by
+        `PROBE_TIMEOUT_SECONDS`: its state, latency, backend, and whether it is required
+        (all are, but those listed in `PORTICO_HTTP__READINESS_OPTIONAL`)."""
+        optional = frozenset(self.settings.http.readiness_optional)
+
+        async def run(name: str, probe: ReadinessProbe) -> DependencyStatus:
+            started = time.perf_counter()
             try:
                 await asyncio.wait_for(probe(), PROBE_TIMEOUT_SECONDS)
             except TimeoutError:
-                return "timeout"
+                status = "timeout"
             except UnavailableError as exc:
-                return exc.detail
+                status = exc.detail
             except Exception as exc:  # a probe must report, never crash /ready
-                return type(exc).__name__
-            return "ok"
+                status = type(exc).__name__
+            else:
+                status = "ok"
+            return DependencyStatus(
+                status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                backend=self.backends.get(name, "unknown"),
+                required=name not in optional,
+            )
 
         names = list(self.probes)
-        results = await asyncio.gather(*(run(self.probes[n]) for n in names))
+        results = await asyncio.gather(*(run(n, self.probes[n]) for n in names))
         return dict(zip(names, results, strict=True))
 
     async def aclose(self) -> None:
@@ -113,7 +147,7 @@ async def start_runtime(
 
             await create_tables(await _provide(container.engine))
         services = build_services(ports, build_policies(settings))
-        probes = await _readiness_probes(settings, container, services)
+        probes, backends, probe_closers = await _readiness_probes(settings, container, services)
         jobs = _job_runner(settings, services)
     except BaseException:
         await _shutdown(container)
@@ -124,8 +158,8 @@ async def start_runtime(
             detail="PORTICO_SECRET_KEY is not set; a random key was made for this process",
         )
     # Closed last to first: the job loops stop before the engine and pools close.
-    closers = [lambda: _shutdown(container), jobs.aclose]
-    runtime = Runtime(settings, services, jobs, probes, closers)
+    closers = [lambda: _shutdown(container), *probe_closers, jobs.aclose]
+    runtime = Runtime(settings, services, jobs, probes, backends, closers)
     if run_jobs:
         inline = settings.jobs.runner == "inline"
         jobs.start(relay=inline or settings.jobs.relay, runners=inline)
@@ -158,20 +192,40 @@ def _job_runner(settings: Settings, services: Services) -> JobRunner:
 
 async def _readiness_probes(
     settings: Settings, container: Container, services: Services
-) -> dict[str, ReadinessProbe]:
-    """The dependencies `/ready` checks: what lives outside this process."""
+) -> tuple[dict[str, ReadinessProbe], dict[str, str], list[Callable[[], Awaitable[None]]]]:
+    """The dependencies `/ready` checks (what lives outside this process), what serves
+    each, and what closes the probes' own connections."""
     probes: dict[str, ReadinessProbe] = {}
+    backends: dict[str, str] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
     if settings.database.backend == "sql":
         from adapters.sqlalchemy.engine import ping as ping_database
 
         engine = await _provide(container.engine)
         probes["database"] = lambda: ping_database(engine)
+        backends["database"] = urlsplit(settings.database.url).scheme.partition("+")[0]
+    # The sessions store is probed even in memory: a process that cannot reach its own
+    # store is not ready, and the probe costs nothing there.
     probes["sessions"] = services.get(SessionStore).ping
+    backends["sessions"] = settings.sessions.backend
     if settings.cache.backend != "memory":
         probes["cache"] = services.get(Cache).ping
+        backends["cache"] = settings.cache.backend
     if settings.rate_limit.backend != "memory":
         probes["rate_limit"] = services.get(RateLimiter).ping
-    return probes
+        backends["rate_limit"] = settings.rate_limit.backend
+    if settings.jobs.runner == "celery":
+        # Imported only with Celery selected (the import costs memory).
+        from adapters.celery.config import broker_scheme
+        from adapters.celery.probe import CeleryBrokerProbe
+        from entrypoints.bootstrap.celery import celery_options
+
+        options = celery_options(settings)
+        broker = CeleryBrokerProbe(options)
+        probes["broker"] = broker.ping
+        backends["broker"] = broker_scheme(options.broker_url)
+        closers.append(broker.aclose)
+    return probes, backends, closers
 
 
 async def _shutdown(container: Container) -> None:

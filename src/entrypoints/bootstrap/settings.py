@@ -5,7 +5,6 @@ Every field here is documented in the README's settings table.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 from typing import Literal
@@ -13,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from entrypoints.bootstrap.http_settings import HttpSettings, MetricsSettings
 from entrypoints.bootstrap.oauth_settings import OAuthSettings
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/portico.db"
@@ -61,26 +61,6 @@ class PasswordSettings(BaseModel):
     max_concurrent_hashes: int = Field(2, ge=1)
     # Lets tests use cheap argon2 parameters; the security check refuses it in production.
     allow_weak_hashing: bool = False
-
-
-class HttpSettings(BaseModel):
-    max_body_bytes: int = Field(1_048_576, ge=1024)
-    # Origins (scheme://host[:port]) allowed on unsafe requests besides the API's own origin.
-    trusted_origins: list[str] = Field(default_factory=list)
-    docs_enabled: bool = True
-    # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; the
-    # rightmost address not in this list is the client (rate limits, audit, sessions).
-    trusted_proxies: list[str] = Field(default_factory=list)
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item.strip(), strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{item!r} is not an IP address or network") from exc
-        return [item.strip() for item in value]
 
 
 class TokenSettings(BaseModel):
@@ -364,6 +344,7 @@ class Settings(BaseSettings):
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 

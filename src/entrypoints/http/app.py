@@ -33,6 +33,7 @@ from entrypoints.http.endpoints import Access, Endpoint
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.fake_gateway import FAKE_GATEWAY_PREFIX, fake_gateway_routes
 from entrypoints.http.metrics import HttpMetrics
+from entrypoints.http.metrics_access import MetricsAccess
 from entrypoints.http.middleware.authentication import AuthenticationMiddleware
 from entrypoints.http.middleware.body_limit import BodyLimitMiddleware
 from entrypoints.http.middleware.csrf import CsrfMiddleware
@@ -118,11 +119,24 @@ def build_middleware(
             pre_session_paths=pre_session_paths,
             pre_session_cookie=pre_session_cookie_name(settings),
             pre_session_tokens=pre_session_tokens,
-            trusted_origins=settings.http.trusted_origins,
+            # A front end allowed to read credentialed answers (CORS) may also send
+            # unsafe requests; it still needs the session's CSRF token.
+            trusted_origins=[
+                *settings.http.trusted_origins,
+                *(o for o in settings.http.cors_origins if o != "*"),
+            ],
             exempt_paths=public,
             exempt_prefixes=csrf_exempt_prefixes or (),
         ),
     ]
+    if settings.http.cors_origins:
+        # Imported only when configured. Inside the request context (request id,
+        # headers, access log) and outside everything that could refuse a preflight.
+        from entrypoints.http.middleware.cors import cors_middleware
+
+        cors = cors_middleware(settings.http.cors_origins)
+        if cors is not None:
+            stack.insert(1, cors)
     if settings.http.trusted_proxies:
         # Outermost, so every layer (rate limits, audit, sessions list) sees the client.
         stack.insert(
@@ -199,6 +213,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
     app.state.settings = settings
     app.state.runtime = None
     app.state.metrics = metrics
+    app.state.metrics_access = MetricsAccess.from_settings(settings.metrics)
     app.state.access_log = access_log
     app.state.pre_session_tokens = pre_session_tokens
     app.state.oauth_state_cookies = OAuthStateCookies(

@@ -20,6 +20,7 @@ URLSAFE = string.ascii_letters + string.digits + "-_"
 GOOD_SECRET = "".join(random.Random(7).choices(URLSAFE, k=64))
 DB_PASSWORD = "Vd8-kQ2_rT7xLm4pZ9wN"
 REDIS_PASSWORD = "p7Rk2LmQ9xVd4TzW"
+METRICS_TOKEN = "".join(random.Random(13).choices(URLSAFE, k=43))
 
 # A configuration production should accept without a single finding.
 GOOD: dict[str, Any] = {
@@ -49,6 +50,7 @@ GOOD: dict[str, Any] = {
         "default_model": "gpt-4o-mini",
     },
     "stripe": {"api_key": "sk_live_" + GOOD_SECRET[:24], "webhook_secret": "whsec_Tq8vK3xZm4"},
+    "metrics": {"token": METRICS_TOKEN},
 }
 
 
@@ -351,6 +353,26 @@ BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
         "warning",
     ),
     ("rate limits off", {"rate_limit": {"enabled": False}}, {"rate_limit.disabled"}, "warning"),
+    ("wildcard cors", {"http": {"cors_origins": ["*"]}}, {"http.cors_origins"}, "error"),
+    (
+        "http cors origin",
+        {"http": {"cors_origins": ["https://app.example.com", "http://old.example.com"]}},
+        {"http.cors_origins"},
+        "error",
+    ),
+    ("metrics open", {"metrics": {"token": None}}, {"metrics.unprotected"}, "error"),
+    (
+        "metrics token short",
+        {"metrics": {"token": "short-token"}},
+        {"metrics.token_short"},
+        "error",
+    ),
+    (
+        "metrics for every address",
+        {"metrics": {"token": None, "allowed_networks": ["10.0.0.0/8", "::/0"]}},
+        {"metrics.every_network"},
+        "error",
+    ),
     (
         "every proxy trusted",
         {"http": {"trusted_proxies": ["10.0.0.0/8", "0.0.0.0/0"]}},
@@ -375,6 +397,12 @@ QUIET_CASES: list[tuple[str, dict[str, Any]]] = [
     # An environment label in front of a random key.
     ("labelled random key", {"secret_key": "prod-" + GOOD_SECRET[:40]}),
     ("no celery", {"jobs": {"runner": "inline"}, "celery": {"broker_url": None}}),
+    # A front end elsewhere, over https; metrics by network instead of a token.
+    ("cors for the front end", {"http": {"cors_origins": ["https://app.example.com"]}}),
+    (
+        "metrics by network",
+        {"metrics": {"token": None, "allowed_networks": ["10.0.0.0/8", "fd00::/8"]}},
+    ),
     # OAuth over https with real providers; or a fake backend nobody can reach.
     ("oauth over https", {"oauth": GOOD_OAUTH}),
     (

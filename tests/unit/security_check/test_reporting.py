@@ -36,6 +36,7 @@ def _good_environment(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
         "PORTICO_PAYMENTS__BACKEND": "stripe",
         "PORTICO_STRIPE__API_KEY": GOOD["stripe"]["api_key"],
         "PORTICO_STRIPE__WEBHOOK_SECRET": GOOD["stripe"]["webhook_secret"],
+        "PORTICO_METRICS__TOKEN": GOOD["metrics"]["token"],
         "PORTICO_LLM__BACKEND": "openai",
         "PORTICO_LLM__BASE_URL": GOOD["llm"]["base_url"],
         "PORTICO_LLM__API_KEY": GOOD["llm"]["api_key"],

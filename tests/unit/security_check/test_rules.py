@@ -14,6 +14,7 @@ from tests.unit.security_check.cases import (
     BAD_CASES,
     DB_PASSWORD,
     GOOD_SECRET,
+    METRICS_TOKEN,
     QUIET_CASES,
     REDIS_PASSWORD,
     URLSAFE,
@@ -40,7 +41,8 @@ def test_each_rule_fires_on_a_bad_setting(
         # The message names the variable to change, and never quotes a secret.
         assert finding.setting.startswith("PORTICO_")
         assert finding.setting in finding.message
-        for secret in (GOOD_SECRET, DB_PASSWORD, REDIS_PASSWORD, "Mq4vR8sLx2", "guest:guest"):
+        secrets = (GOOD_SECRET, DB_PASSWORD, REDIS_PASSWORD, METRICS_TOKEN, "short-token")
+        for secret in (*secrets, "Mq4vR8sLx2", "guest:guest"):
             assert secret not in finding.message
 
 

@@ -8,7 +8,7 @@ has been built yet. `portico check-config` prints the same findings without star
 A rule is a `Rule`: an id, the setting paths it reads, and a function
 `Settings -> Iterable[Finding]`, declared with `@rule("sessions.cookie_secure", ...)` in
 the module of its concern (`secret_key`, `sessions`, `http`, `database`, `passwords`,
-`stores`, `email`, `oauth`) and listed in `runner.RULES`. Rules read typed settings only
+`stores`, `email`, `oauth`, `metrics`) and listed in `runner.RULES`. Rules read typed settings only
 (no `getattr`, no network, no files), so the check is fast and deterministic, mypy sees
 every access, and the CLI can run it anywhere.
 

@@ -1,4 +1,4 @@
-"""The HTTP edge: trusted origins and proxies, links to the front end, the docs UI."""
+"""The HTTP edge: trusted and CORS origins, proxies, links to the front end, the docs UI."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from entrypoints.bootstrap.security_check.model import Finding, env_var, error, 
 from entrypoints.bootstrap.settings import Settings
 
 _TRUSTED_ORIGINS = "http.trusted_origins"
+_CORS_ORIGINS = "http.cors_origins"
 _TRUSTED_PROXIES = "http.trusted_proxies"
 _DOCS = "http.docs_enabled"
 _FRONTEND_URL = "accounts.frontend_url"
@@ -35,6 +36,20 @@ def trusted_origins(settings: Settings) -> Iterator[Finding]:
             "http.trusted_origins",
             _TRUSTED_ORIGINS,
             f"{env_var(_TRUSTED_ORIGINS)} contains {', '.join(problems)}: only list exact "
+            "https:// origins of your own front ends",
+        )
+
+
+@rule(_CORS_ORIGINS)
+def cors_origins(settings: Settings) -> Iterator[Finding]:
+    # A wildcard lets any site's scripts call the API from its visitors' browsers; the
+    # listed origins get credentials, so each must be an exact https origin.
+    problems = sorted({p for o in settings.http.cors_origins if (p := _bad_origin(o))})
+    if problems:
+        yield error(
+            "http.cors_origins",
+            _CORS_ORIGINS,
+            f"{env_var(_CORS_ORIGINS)} contains {', '.join(problems)}: only list exact "
             "https:// origins of your own front ends",
         )
 

@@ -11,6 +11,7 @@ from entrypoints.bootstrap.security_check import (
     email,
     http,
     llm,
+    metrics,
     oauth,
     passwords,
     payments,
@@ -35,6 +36,7 @@ RULES: tuple[Rule, ...] = (
     sessions.session_store,
     sessions.token_lifetimes,
     http.trusted_origins,
+    http.cors_origins,
     http.frontend_url,
     oauth.oauth_fake_provider,
     oauth.oauth_urls,
@@ -59,6 +61,7 @@ RULES: tuple[Rule, ...] = (
     payments.stripe_api_base,
     llm.llm_fake_model,
     llm.llm_openai_connection,
+    metrics.metrics_protection,
     http.docs_enabled,
 )
 

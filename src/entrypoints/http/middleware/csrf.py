@@ -10,8 +10,8 @@ none of the three (and no cookie, hence no session) is a mobile app, a script or
 there is no ambient authority in it for a third party to borrow. It passes without a
 token; that is how apps register and sign in without a cookie jar. A browser too old to
 send either header still cannot forge a body here: a form cannot send `application/json`
-(anything else is 415) and a script cannot without a CORS preflight, which Portico never
-grants.
+(anything else is 415) and a script cannot without a CORS preflight, which Portico grants
+only to the origins of `PORTICO_HTTP__CORS_ORIGINS` (trusted here too).
 
 **What a browser must show** on unsafe methods (anything but GET, HEAD, OPTIONS, TRACE):
 1. Same origin, on every route: an `Origin` in `settings.http.trusted_origins` passes (a

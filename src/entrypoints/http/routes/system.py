@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from entrypoints.http.endpoints import Access, EndpointGroup, ModelResponse
-from entrypoints.http.schemas.system import HealthRead, ReadinessRead
+from entrypoints.http.schemas.problem import Problem
+from entrypoints.http.schemas.system import DependencyRead, HealthRead, ReadinessRead
 
 READY_RETRY_AFTER_SECONDS = 5
 _MAX_REASON = 200
@@ -29,28 +30,60 @@ async def health(request: Request) -> Response:
     touches_runtime=False,
 )
 async def ready(request: Request) -> Response:
-    """Readiness: every configured dependency is probed (with a timeout).
+    """Readiness: every configured dependency (database, sessions, cache and rate-limit
+    stores, the job broker) is probed at once, each with a timeout.
 
-    200 when all answer; 503 with `Retry-After` and one entry per dependency otherwise.
+    200 when all answer; 503 with `Retry-After` when a required one does not (`checks`
+    names it, `dependencies` adds each probe's latency). Dependencies listed in
+    `PORTICO_HTTP__READINESS_OPTIONAL` are reported without failing readiness
+    (`degraded`).
     """
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is None:
-        checks = {"runtime": "not started"}
-    else:
-        checks = {
-            name: reason[:_MAX_REASON] for name, reason in (await runtime.readiness()).items()
-        }
-    if all(result == "ok" for result in checks.values()):
-        return ModelResponse(ReadinessRead(status="ok", checks=checks))
+        return ModelResponse(
+            ReadinessRead(status="unavailable", checks={"runtime": "not started"}),
+            status_code=503,
+            headers={"Retry-After": str(READY_RETRY_AFTER_SECONDS)},
+        )
+    report = await runtime.dependencies()
+    checks = {name: result.status[:_MAX_REASON] for name, result in report.items()}
+    dependencies = {
+        name: DependencyRead(
+            status="ok" if result.ok else "down",
+            latency_ms=result.latency_ms,
+            backend=result.backend,
+            required=result.required,
+        )
+        for name, result in report.items()
+    }
+    if all(result.ok for result in report.values()):
+        return ModelResponse(ReadinessRead(status="ok", checks=checks, dependencies=dependencies))
+    if all(result.ok or not result.required for result in report.values()):
+        return ModelResponse(
+            ReadinessRead(status="degraded", checks=checks, dependencies=dependencies)
+        )
     return ModelResponse(
-        ReadinessRead(status="unavailable", checks=checks),
+        ReadinessRead(status="unavailable", checks=checks, dependencies=dependencies),
         status_code=503,
         headers={"Retry-After": str(READY_RETRY_AFTER_SECONDS)},
     )
 
 
-@group.get("/metrics", access=Access.PUBLIC, responses={200: None}, touches_runtime=False)
+@group.get(
+    "/metrics",
+    access=Access.PUBLIC,
+    responses={200: None, 401: Problem, 403: Problem},
+    touches_runtime=False,
+)
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format)."""
+    """Prometheus metrics (text exposition format).
+
+    Protected by `PORTICO_METRICS__TOKEN` (401 `metrics_unauthorized` without the right
+    bearer token) and/or `PORTICO_METRICS__ALLOWED_NETWORKS` (403 `metrics_forbidden`
+    from other addresses when no token is configured); open when neither is set.
+    """
+    refusal = request.app.state.metrics_access.refusal(request)
+    if refusal is not None:
+        return refusal
     registry = request.app.state.metrics
     return Response(registry.render(), media_type=registry.content_type)
