@@ -1,0 +1,130 @@
+"""The core's telemetry as Prometheus families, on a registry of its own (one per runtime,
+so several apps or runtimes in one process never collide)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from core.platform.telemetry import (
+    FAMILIES,
+    JOB_DURATION,
+    LLM_DURATION,
+    FamilyTelemetry,
+    MetricFamily,
+)
+
+# Jobs run from milliseconds (a mail) to minutes (a sweep); model calls for seconds.
+_BUCKETS: dict[str, tuple[float, ...]] = {
+    JOB_DURATION.name: (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+    LLM_DURATION.name: (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+}
+_DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _Histogram:
+    """One series: its count, the sum of its observations, and how many fell in each
+    bucket (the last slot: above every bound)."""
+
+    __slots__ = ("bounds", "buckets", "count", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.buckets[bisect.bisect_left(self.bounds, value)] += 1
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        found, running = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.buckets, strict=True):
+            running += count
+            found.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return found
+
+
+class PrometheusTelemetry(FamilyTelemetry, Collector):
+    """Every family of `core.platform.telemetry.FAMILIES`, registered on `registry` at
+    construction whatever is recorded later (known label values at zero).
+
+    Updates are plain numbers with no lock, as in the HTTP metrics: the event loop's
+    thread is the only writer, and a scrape copies each table before it reads it
+    (prometheus_client's own Counter takes a lock on every update).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._counters: dict[str, dict[tuple[str, ...], float]] = {}
+        self._histograms: dict[str, dict[tuple[str, ...], _Histogram]] = {}
+        self._gauges: dict[str, dict[tuple[str, ...], float]] = {}
+        for family in FAMILIES:
+            table = {"counter": self._counters, "histogram": self._histograms}.get(
+                family.kind, self._gauges
+            )
+            table[family.name] = {}
+            if family.kind == "counter":
+                self._counters[family.name].update(dict.fromkeys(family.known, 0.0))
+        self.registry.register(self)
+
+    def add(self, family: MetricFamily, labels: tuple[str, ...], amount: float) -> None:
+        series = self._counters[family.name]
+        series[labels] = series.get(labels, 0.0) + amount
+
+    def observe(self, family: MetricFamily, labels: tuple[str, ...], seconds: float) -> None:
+        series = self._histograms[family.name]
+        histogram = series.get(labels)
+        if histogram is None:
+            bounds = _BUCKETS.get(family.name, _DEFAULT_BUCKETS)
+            histogram = series[labels] = _Histogram(bounds)
+        histogram.observe(seconds)
+
+    def set(self, family: MetricFamily, labels: tuple[str, ...], value: float) -> None:
+        self._gauges[family.name][labels] = float(value)
+
+    # --- Collector ----------------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        for family in FAMILIES:
+            yield self._family(family)
+
+    def describe(self) -> Iterator[Metric]:
+        for family in FAMILIES:
+            yield _empty(family)
+
+    def _family(self, family: MetricFamily) -> Metric:
+        metric = _empty(family)
+        if isinstance(metric, HistogramMetricFamily):
+            for labels, histogram in list(self._histograms[family.name].items()):
+                metric.add_metric(_values(labels), histogram.cumulative(), histogram.total)
+            return metric
+        table = self._counters if family.kind == "counter" else self._gauges
+        assert isinstance(metric, CounterMetricFamily | GaugeMetricFamily)
+        for labels, value in list(table[family.name].items()):
+            metric.add_metric(_values(labels), value)
+        return metric
+
+
+def _empty(family: MetricFamily) -> CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily:
+    labels = list(family.labels)
+    if family.kind == "counter":
+        return CounterMetricFamily(family.name, family.help, labels=labels)
+    if family.kind == "histogram":
+        return HistogramMetricFamily(family.name, family.help, labels=labels)
+    return GaugeMetricFamily(family.name, family.help, labels=labels)
+
+
+def _values(labels: Sequence[str]) -> list[str]:
+    return list(labels)
