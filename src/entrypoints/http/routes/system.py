@@ -51,6 +51,9 @@ async def ready(request: Request) -> Response:
 
 @group.get("/metrics", access=Access.PUBLIC, responses={200: None}, touches_runtime=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format)."""
-    registry = request.app.state.metrics
-    return Response(registry.render(), media_type=registry.content_type)
+    """Prometheus metrics (text exposition format): HTTP requests and rate-limit
+    refusals, then the core's telemetry (README "Metrics")."""
+    metrics = request.app.state.metrics
+    runtime = getattr(request.app.state, "runtime", None)
+    more = () if runtime is None else (runtime.metrics_registry,)
+    return Response(metrics.render(*more), media_type=metrics.content_type)
