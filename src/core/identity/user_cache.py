@@ -189,9 +189,13 @@ class UserCache:
             entry, generation = await self.fetch(user_id)
         except UnavailableError:
             logger.warning("cache unavailable; user read from the database")
-            self._telemetry.cache_request(CACHE_NAME, False)
+            self.report_unavailable()
             return None, None
         return await self.interpret(user_id, entry, generation)
+
+    def report_unavailable(self) -> None:
+        """Count a read the cache could not answer (it was down) as a miss."""
+        self._telemetry.cache_request(CACHE_NAME, False)
 
     async def fetch(self, user_id: int) -> tuple[JsonValue, JsonValue]:
         """The raw entry and generation (None: absent); `UnavailableError` when the
@@ -297,6 +301,7 @@ class CachedUsers:
 
     async def get_uncached(self, user_id: int) -> User | None:
         """The user from the database, the cache untouched (it is known to be down)."""
+        self._cache.report_unavailable()
         return await self._load(user_id)
 
     async def _settle(

@@ -15,6 +15,7 @@ from tests.unit.core.billing_world import BillingWorld
 from tests.unit.core.conversations_world import ConversationsWorld
 from tests.unit.core.identity_world import PASSWORD, World
 from tests.unit.core.payments_world import PaymentsWorld, event_of
+from tests.unit.core.test_user_cache import CacheWorld, DownCache
 
 PACK_CREDITS = 1_000  # the seeded `small` pack
 
@@ -80,6 +81,19 @@ async def test_user_and_entitlement_reads_report_a_miss_then_hits() -> None:
     await world.entitlements.can_use(user, "conversations")
     assert value(requests, {"cache": "entitlements", "result": "miss"}) == 1
     assert value(requests, {"cache": "entitlements", "result": "hit"}) == 1
+
+
+async def test_a_cache_that_is_down_counts_each_read_as_a_miss() -> None:
+    world = CacheWorld(DownCache())
+    await world.signed_up()
+    login = await world.auth.login("ada@example.com", PASSWORD)
+    requests = "portico_cache_requests_total"
+    before = world.telemetry.value(requests, {"cache": "users", "result": "miss"}) or 0
+    for _ in range(3):
+        assert await world.auth.authenticate(login.token) is not None
+    after = world.telemetry.value(requests, {"cache": "users", "result": "miss"})
+    assert after == before + 3
+    assert world.telemetry.value(requests, {"cache": "users", "result": "hit"}) is None
 
 
 async def test_payment_events_report_type_and_outcome_and_the_credits_they_move() -> None:
