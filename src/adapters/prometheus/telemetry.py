@@ -4,7 +4,7 @@ so several apps or runtimes in one process never collide)."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
@@ -49,7 +49,8 @@ class _Histogram:
         self.buckets[bisect.bisect_left(self.bounds, value)] += 1
 
     def cumulative(self) -> list[tuple[str, float]]:
-        found, running = [], 0
+        found: list[tuple[str, float]] = []
+        running = 0
         for bound, count in zip((*self.bounds, float("inf")), self.buckets, strict=True):
             running += count
             found.append(("+Inf" if bound == float("inf") else repr(bound), running))
@@ -71,12 +72,12 @@ class PrometheusTelemetry(FamilyTelemetry, Collector):
         self._histograms: dict[str, dict[tuple[str, ...], _Histogram]] = {}
         self._gauges: dict[str, dict[tuple[str, ...], float]] = {}
         for family in FAMILIES:
-            table = {"counter": self._counters, "histogram": self._histograms}.get(
-                family.kind, self._gauges
-            )
-            table[family.name] = {}
             if family.kind == "counter":
-                self._counters[family.name].update(dict.fromkeys(family.known, 0.0))
+                self._counters[family.name] = dict.fromkeys(family.known, 0.0)
+            elif family.kind == "histogram":
+                self._histograms[family.name] = {}
+            else:
+                self._gauges[family.name] = {}
         self.registry.register(self)
 
     def add(self, family: MetricFamily, labels: tuple[str, ...], amount: float) -> None:
@@ -108,12 +109,12 @@ class PrometheusTelemetry(FamilyTelemetry, Collector):
         metric = _empty(family)
         if isinstance(metric, HistogramMetricFamily):
             for labels, histogram in list(self._histograms[family.name].items()):
-                metric.add_metric(_values(labels), histogram.cumulative(), histogram.total)
+                metric.add_metric(list(labels), histogram.cumulative(), histogram.total)
             return metric
         table = self._counters if family.kind == "counter" else self._gauges
         assert isinstance(metric, CounterMetricFamily | GaugeMetricFamily)
         for labels, value in list(table[family.name].items()):
-            metric.add_metric(_values(labels), value)
+            metric.add_metric(list(labels), value)
         return metric
 
 
@@ -124,7 +125,3 @@ def _empty(family: MetricFamily) -> CounterMetricFamily | GaugeMetricFamily | Hi
     if family.kind == "histogram":
         return HistogramMetricFamily(family.name, family.help, labels=labels)
     return GaugeMetricFamily(family.name, family.help, labels=labels)
-
-
-def _values(labels: Sequence[str]) -> list[str]:
-    return list(labels)
