@@ -16,9 +16,11 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from core.platform.telemetry import (
+    CACHE_REQUESTS,
     FAMILIES,
     JOB_DURATION,
     LLM_DURATION,
+    RATE_LIMIT_DECISIONS,
     FamilyTelemetry,
     MetricFamily,
 )
@@ -78,7 +80,22 @@ class PrometheusTelemetry(FamilyTelemetry, Collector):
                 self._histograms[family.name] = {}
             else:
                 self._gauges[family.name] = {}
+        # The two events of nearly every request, updated directly (the generic `add`
+        # costs a call and a lookup more; the contract suite holds them to the same
+        # result).
+        self._decisions = self._counters[RATE_LIMIT_DECISIONS.name]
+        self._lookups = self._counters[CACHE_REQUESTS.name]
         self.registry.register(self)
+
+    def rate_limit_decision(self, rule: str, allowed: bool) -> None:
+        key = (rule, "allowed" if allowed else "refused")
+        series = self._decisions
+        series[key] = series.get(key, 0.0) + 1
+
+    def cache_request(self, cache: str, hit: bool) -> None:
+        key = (cache, "hit" if hit else "miss")
+        series = self._lookups
+        series[key] = series.get(key, 0.0) + 1
 
     def add(self, family: MetricFamily, labels: tuple[str, ...], amount: float) -> None:
         series = self._counters[family.name]
