@@ -15,6 +15,7 @@ from adapters.memory.cache import InMemoryCache
 from adapters.memory.clock import ManualClock
 from adapters.memory.rate_limit import InMemoryRateLimiter
 from adapters.memory.sessions import InMemorySessionStore
+from adapters.memory.telemetry import InMemoryTelemetry
 from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from adapters.redis.cache import RedisCache
 from adapters.redis.callers import RedisCallerReader
@@ -82,7 +83,7 @@ def _harness(
     reader: CallerReader | None, sessions: SessionStore, cache: Cache, limiter: RateLimiter
 ) -> Harness:
     store = InMemoryUnitOfWorkFactory()
-    user_cache = UserCache(cache, UserCachePolicy(ttl_seconds=60))
+    user_cache = UserCache(cache, UserCachePolicy(ttl_seconds=60), InMemoryTelemetry())
     separate = SeparateCallerReader(sessions, user_cache, limiter)
     return Harness(
         reader or separate, sessions, cache, limiter, CachedUsers(store, user_cache), store

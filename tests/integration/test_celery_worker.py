@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.celery.config import CeleryOptions
 from adapters.celery.dispatcher import CeleryJobDispatcher
@@ -43,6 +45,7 @@ from tests.integration.celery_processes import (
     running,
     start_worker,
 )
+from tests.private_servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -395,3 +398,47 @@ async def test_a_stuck_broker_leaves_jobs_claimed_and_the_relay_running(
         assert not any(task.done() for task in runtime.jobs._tasks)
     finally:
         server.close()
+
+
+async def test_a_worker_process_serves_its_own_metrics_on_its_port(
+    database: str,
+    redis_url: str,
+    tmp_path: Path,
+    runtimes: Callable[..., Awaitable[Runtime]],
+) -> None:
+    port = free_port()
+    with redis_broker(redis_url, "metrics") as broker:
+        values = {**job_settings(database, broker), "worker": {"metrics_port": port}}
+        worker = start_worker(values, tmp_path / "worker.log")
+        try:
+            runtime = await runtimes(database, broker)
+            key = unique("metrics")
+            await enqueue(runtime, "probe.effect", key, {"n": key})
+            await eventually(
+                in_status(runtime, database, key, JobStatus.DONE), f"job {key} done", worker
+            )
+            # The only pool child (index 0) serves the base port; the job is counted
+            # right after its row is marked done.
+            done = (("name", "probe.effect"), ("outcome", "done"))
+
+            async def scraped() -> dict[tuple[str, Any], float] | None:
+                text = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{port}/metrics")
+                found = {
+                    (s.name, tuple(sorted(s.labels.items()))): s.value
+                    for family in text_string_to_metric_families(text)
+                    for s in family.samples
+                }
+                return found if ("portico_jobs_total", done) in found else None
+
+            samples = await eventually(scraped, "the job in the worker's metrics", worker)
+        finally:
+            worker.stop()
+    assert samples[("portico_jobs_total", done)] >= 1
+    assert samples[("portico_job_duration_seconds_count", done)] >= 1
+    assert ("portico_credits_total", (("kind", "grant"),)) in samples
+    assert not any(name.startswith("portico_http_") for name, _ in samples)
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return str(answer.read().decode())

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.memory.telemetry import InMemoryTelemetry
 from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from core.identity.model import Email, User, Username
 from core.identity.user_cache import CachedUsers, UserCache, UserCachePolicy, user_key
@@ -40,7 +41,7 @@ async def _add(store: InMemoryUnitOfWorkFactory, name: str) -> int:
 
 async def test_hits_forget_and_race_on_a_server(h: Harness) -> None:
     store = InMemoryUnitOfWorkFactory()
-    cache = UserCache(h.cache, UserCachePolicy(ttl_seconds=60))
+    cache = UserCache(h.cache, UserCachePolicy(ttl_seconds=60), InMemoryTelemetry())
     users = CachedUsers(store, cache)
     services_uow = InvalidatingUnitOfWorkFactory(store, cache)
     user_id = await _add(store, "ada")

@@ -17,6 +17,7 @@ from core.billing.model import (
     check_idempotency_key,
 )
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
+from core.platform.telemetry import CreditMovement, Telemetry
 from core.shared.clock import Clock
 from core.shared.errors import RuleViolationError
 from core.shared.query import Page, PageRequest
@@ -43,13 +44,22 @@ class CreditService:
     - An idempotency key is unique per user: the same call again returns the first
       result and changes nothing; the same key for another amount or kind is
       `IdempotencyKeyTakenError`.
+    - Every movement is reported once, after its commit (`Telemetry.credits_moved`:
+      grant, spend, refund; a take-back is a reversal); a repeated call reports nothing.
     Reservations (hold now, settle or release later) are `ReservationService`'s.
     """
 
-    def __init__(self, uow: BillingUnitOfWorkFactory, clock: Clock, policy: CreditPolicy) -> None:
+    def __init__(
+        self,
+        uow: BillingUnitOfWorkFactory,
+        clock: Clock,
+        policy: CreditPolicy,
+        telemetry: Telemetry,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._policy = policy
+        self._telemetry = telemetry
 
     async def balance(self, user_id: int) -> int:
         async with self._uow(read_only=True) as tx:
@@ -74,7 +84,9 @@ class CreditService:
         """Add credits (support, promotions, a credit pack bought). Audited."""
         positive(amount)
         entry = LedgerEntry(user_id, amount, reason, idempotency_key, source=source, note=note)
-        return await self._move(entry, BillingAction.CREDITS_GRANTED, actor_id)
+        return await self._move(
+            entry, BillingAction.CREDITS_GRANTED, actor_id, CreditMovement.GRANT
+        )
 
     async def spend(
         self,
@@ -91,7 +103,8 @@ class CreditService:
             user_id, -amount, LedgerReason.SPEND, idempotency_key, source=source, note=note
         )
         audited = amount >= self._policy.audit_spend_threshold
-        return await self._move(entry, BillingAction.CREDITS_SPENT if audited else None, None)
+        audit = BillingAction.CREDITS_SPENT if audited else None
+        return await self._move(entry, audit, None, CreditMovement.SPEND)
 
     async def refund(
         self,
@@ -108,7 +121,9 @@ class CreditService:
         entry = LedgerEntry(
             user_id, amount, LedgerReason.REFUND, idempotency_key, source=source, note=note
         )
-        return await self._move(entry, BillingAction.CREDITS_REFUNDED, actor_id)
+        return await self._move(
+            entry, BillingAction.CREDITS_REFUNDED, actor_id, CreditMovement.REFUND
+        )
 
     async def take_back(
         self,
@@ -123,10 +138,12 @@ class CreditService:
         below zero; the entry says how much it took (None: the balance was 0, nothing
         written). Audited with what could not be taken back."""
         async with self._uow() as tx:
-            applied = await self.take_back_in(
+            applied, new = await self._take_back_in(
                 tx, user_id, amount, idempotency_key=idempotency_key, source=source, note=note
             )
             await tx.commit()
+        if applied is not None and new:
+            self._telemetry.credits_moved(CreditMovement.REVERSAL, -applied.delta)
         return applied
 
     async def take_back_in(
@@ -139,15 +156,32 @@ class CreditService:
         source: str = "",
         note: str = "",
     ) -> LedgerEntry | None:
-        """`take_back` inside the caller's unit of work (the caller commits)."""
+        """`take_back` inside the caller's unit of work (the caller commits, and reports
+        the reversal once it has)."""
+        applied, _ = await self._take_back_in(
+            tx, user_id, amount, idempotency_key=idempotency_key, source=source, note=note
+        )
+        return applied
+
+    async def _take_back_in(
+        self,
+        tx: BillingUnitOfWork,
+        user_id: int,
+        amount: int,
+        *,
+        idempotency_key: str,
+        source: str,
+        note: str,
+    ) -> tuple[LedgerEntry | None, bool]:
+        """The entry (None: nothing to take) and whether this call wrote it."""
         positive(amount)
         check_idempotency_key(idempotency_key)
         existing = await tx.credits.find(user_id, idempotency_key)
         if existing is not None:
-            return existing
+            return existing, False
         taken = min(amount, await tx.credits.balance(user_id))
         if taken == 0:
-            return None
+            return None, False
         entry = LedgerEntry(
             user_id, -taken, LedgerReason.REVERSAL, idempotency_key, source=source, note=note
         )
@@ -166,15 +200,19 @@ class CreditService:
                 source=source or None,
             )
         )
-        return applied
+        return applied, True
 
     # --- internals ----------------------------------------------------------------
 
     async def _move(
-        self, entry: LedgerEntry, audit: BillingAction | None, actor_id: int | None
+        self,
+        entry: LedgerEntry,
+        audit: BillingAction | None,
+        actor_id: int | None,
+        movement: CreditMovement,
     ) -> LedgerEntry:
         try:
-            return await self._apply_once(entry, audit, actor_id)
+            return await self._apply_once(entry, audit, actor_id, movement)
         except IdempotencyKeyTakenError:
             # A concurrent call with the same key committed first: its result is ours.
             async with self._uow(read_only=True) as tx:
@@ -184,7 +222,11 @@ class CreditService:
             return existing
 
     async def _apply_once(
-        self, entry: LedgerEntry, audit: BillingAction | None, actor_id: int | None
+        self,
+        entry: LedgerEntry,
+        audit: BillingAction | None,
+        actor_id: int | None,
+        movement: CreditMovement,
     ) -> LedgerEntry:
         async with self._uow() as tx:
             existing = await tx.credits.find(entry.user_id, entry.idempotency_key)
@@ -210,6 +252,7 @@ class CreditService:
                     )
                 )
             await tx.commit()
+        self._telemetry.credits_moved(movement, abs(entry.delta))
         return applied
 
     async def _insufficient(

@@ -20,11 +20,13 @@ from core.billing.ports import BillingUnitOfWorkFactory
 from core.billing.resolvers import EntitlementResolvers
 from core.identity.model import User
 from core.platform.cache import Cache, JsonInput, JsonValue
+from core.platform.telemetry import Telemetry
 from core.platform.versioned_cache import VersionedCache
 from core.shared.clock import Clock
 from core.shared.errors import DomainError
 
 CATALOG_VERSION_KEY = "billing:catalog:version"
+CACHE_NAME = "entitlements"  # in `portico_cache_requests_total`
 
 
 def user_version_key(user_id: int) -> str:
@@ -49,8 +51,8 @@ class EntitlementCache:
     (`forget_user`: a purchase, an override, a tier change) or for everyone
     (`forget_catalog`: a tier or product definition changed)."""
 
-    def __init__(self, cache: Cache, policy: BillingPolicy) -> None:
-        self.entries = VersionedCache(cache, policy.entitlements_ttl_seconds)
+    def __init__(self, cache: Cache, policy: BillingPolicy, telemetry: Telemetry) -> None:
+        self.entries = VersionedCache(cache, policy.entitlements_ttl_seconds, telemetry, CACHE_NAME)
 
     async def forget_user(self, user_id: int) -> None:
         await self.entries.bump(user_version_key(user_id))

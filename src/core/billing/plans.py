@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from core.billing.auditing import BillingAction, billing_entry
@@ -19,8 +19,19 @@ from core.billing.model import (
 from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.identity.accounts import AccountService
 from core.identity.model import User
+from core.platform.telemetry import CreditMovement, Telemetry
 from core.shared.clock import Clock
 from core.shared.context import NO_CLIENT, ClientInfo
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPurchase:
+    """What `record_purchase_in` did: the purchase, whether it is new (False: the
+    reference was recorded before, nothing written), and the credits it granted."""
+
+    purchase: Purchase
+    new: bool
+    credits_granted: int = 0
 
 
 class PlanService:
@@ -34,6 +45,8 @@ class PlanService:
       all, however often it is recorded.
     - Purchases, their end, and enterprise overrides are audited in their transaction;
       after each commit the user's cached entitlements are forgotten.
+    - The credits a purchase grants are reported (`Telemetry.credits_moved`) after the
+      commit, by whoever commits.
     """
 
     def __init__(
@@ -42,11 +55,13 @@ class PlanService:
         accounts: AccountService,
         cache: EntitlementCache,
         clock: Clock,
+        telemetry: Telemetry,
     ) -> None:
         self._uow = uow
         self._accounts = accounts
         self._cache = cache
         self._clock = clock
+        self._telemetry = telemetry
 
     async def change_tier(
         self,
@@ -79,7 +94,7 @@ class PlanService:
         """Record that the user bought the product (a credit pack's credits granted with
         it); the same reference again returns the first purchase and grants nothing."""
         async with self._uow() as tx:
-            purchase, new = await self.record_purchase_in(
+            recorded = await self.record_purchase_in(
                 tx,
                 user_id,
                 product_code,
@@ -88,15 +103,16 @@ class PlanService:
                 expires_at=expires_at,
                 actor_id=actor_id,
             )
-            if not new:
-                return purchase
+            if not recorded.new:
+                return recorded.purchase
             try:
                 await tx.commit()
             except PurchaseExistsError:
                 pass  # recorded concurrently: that purchase stands
             else:
+                self.report_granted(recorded)
                 await self._cache.forget_user(user_id)
-                return purchase
+                return recorded.purchase
         async with self._uow(read_only=True) as tx:
             found = await tx.purchases.find(user_id, reference)
         assert found is not None
@@ -112,13 +128,12 @@ class PlanService:
         quantity: int = 1,
         expires_at: datetime | None = None,
         actor_id: int | None = None,
-    ) -> tuple[Purchase, bool]:
+    ) -> RecordedPurchase:
         """`record_purchase` inside the caller's unit of work (the caller commits, then
-        calls `forget_entitlements`): the purchase and whether it is new (False: the
-        reference was recorded before, and nothing was written)."""
+        calls `report_granted` and `forget_entitlements`)."""
         existing = await tx.purchases.find(user_id, reference)
         if existing is not None:
-            return existing, False
+            return RecordedPurchase(existing, new=False)
         product = await tx.products.get(product_code)
         if product is None:
             raise ProductNotFoundError()
@@ -133,11 +148,12 @@ class PlanService:
                 expires_at=expires_at,
             )
         )
+        granted = product.credits * quantity if product.kind is ProductKind.CREDIT_PACK else 0
         if product.kind is ProductKind.CREDIT_PACK:
             await tx.credits.apply(
                 LedgerEntry(
                     user_id,
-                    product.credits * quantity,
+                    granted,
                     LedgerReason.PURCHASE,
                     f"purchase:{reference}",
                     source=f"product:{product_code}",
@@ -155,7 +171,12 @@ class PlanService:
                 credits=product.credits * quantity or None,
             )
         )
-        return purchase, True
+        return RecordedPurchase(purchase, new=True, credits_granted=granted)
+
+    def report_granted(self, recorded: RecordedPurchase) -> None:
+        """Report the credits a committed purchase granted (none: nothing)."""
+        if recorded.new and recorded.credits_granted > 0:
+            self._telemetry.credits_moved(CreditMovement.GRANT, recorded.credits_granted)
 
     async def forget_entitlements(self, user_id: int) -> None:
         """Forget the user's cached entitlements (after a unit that changed them

@@ -17,6 +17,7 @@ from core.billing.model import (
 )
 from core.billing.ports import BillingUnitOfWorkFactory
 from core.platform.jobs import Job
+from core.platform.telemetry import CreditMovement, Telemetry
 from core.shared.clock import Clock
 from core.shared.errors import RuleViolationError
 
@@ -37,12 +38,21 @@ class ReservationService:
       `IdempotencyKeyTakenError`).
     - Expired reservations are closed by the sweep: settled to the usage recorded for
       them while held, or released when none was.
+    - A settlement is reported as a spend of what it kept, once, after its commit
+      (`Telemetry.credits_moved`); holding and giving back are not movements.
     """
 
-    def __init__(self, uow: BillingUnitOfWorkFactory, clock: Clock, policy: CreditPolicy) -> None:
+    def __init__(
+        self,
+        uow: BillingUnitOfWorkFactory,
+        clock: Clock,
+        policy: CreditPolicy,
+        telemetry: Telemetry,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._policy = policy
+        self._telemetry = telemetry
 
     async def reserve(
         self,
@@ -202,4 +212,6 @@ class ReservationService:
                 )
                 assert returned is not None  # a positive delta always applies
             await tx.commit()
+        if status is ReservationStatus.SETTLED and kept > 0:
+            self._telemetry.credits_moved(CreditMovement.SPEND, kept)
         return closed

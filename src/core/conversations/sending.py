@@ -54,6 +54,7 @@ from core.conversations.policy import ConversationPolicy
 from core.conversations.ports import ChatModel, ConversationsUnitOfWorkFactory
 from core.conversations.tokens import estimate_prompt, trim_history
 from core.identity.model import User
+from core.platform.telemetry import CallOutcome, Telemetry
 from core.shared.clock import Clock
 from core.shared.errors import DomainError
 from core.shared.ids import TokenGenerator
@@ -109,7 +110,9 @@ class MessageService:
         tokens: TokenGenerator,
         clock: Clock,
         policy: ConversationPolicy,
+        telemetry: Telemetry,
     ) -> None:
+        self._telemetry = telemetry
         self._uow = uow
         self._model = model
         self._entitlements = entitlements
@@ -238,6 +241,7 @@ class MessageService:
             timeout_seconds=self._policy.timeout_seconds,
         )
         started = time.monotonic()
+        usage: ChatUsage | None = None
         try:
             async with asyncio.timeout(self._policy.timeout_seconds):
                 text, usage = await self._call(send, params, deltas)
@@ -256,8 +260,20 @@ class MessageService:
         finally:
             if deltas is not None:
                 deltas.put_nowait(None)
+            self._meter(send, usage, time.monotonic() - started)
         latency_ms = int((time.monotonic() - started) * 1000)
         return await self._complete(send, text, usage, latency_ms)
+
+    def _meter(self, send: _Send, usage: ChatUsage | None, seconds: float) -> None:
+        """Report the model call: tokens and cost when it answered, else a failure."""
+        model = send.conversation.model
+        if usage is None:
+            self._telemetry.llm_call(model, 0, 0, 0, seconds, CallOutcome.FAILED)
+            return
+        cost = send.price.cost(usage.input_tokens, usage.output_tokens)
+        self._telemetry.llm_call(
+            model, usage.input_tokens, usage.output_tokens, cost, seconds, CallOutcome.COMPLETED
+        )
 
     async def _call(
         self, send: _Send, params: ChatParams, deltas: asyncio.Queue[ChatDelta | None] | None

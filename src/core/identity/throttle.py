@@ -8,10 +8,15 @@ from dataclasses import dataclass
 
 from core.identity.model import Email
 from core.platform.rate_limit import LocalRateLimiter, RateLimitDecision, RateLimiter
+from core.platform.telemetry import Telemetry
 from core.shared.errors import RateLimitedError, UnavailableError
 from core.shared.hashing import fingerprint
 
 logger = logging.getLogger(__name__)
+
+# Rule names in `portico_rate_limit_decisions_total`.
+ADDRESS_RULE = "login_address"
+ACCOUNT_RULE = "login_account"
 
 
 class LoginThrottledError(RateLimitedError):
@@ -51,14 +56,21 @@ class LoginThrottle:
     - Never fails open: when the shared limiter is unavailable the in-process
       `fallback` decides (limits then hold per process, which is stricter per process
       but not shared), and the outage is logged.
+    - Every decision is reported (`Telemetry.rate_limit_decision`, rules
+      `login_address` and `login_account`).
     """
 
     def __init__(
-        self, limiter: RateLimiter, fallback: LocalRateLimiter, policy: LoginThrottlePolicy
+        self,
+        limiter: RateLimiter,
+        fallback: LocalRateLimiter,
+        policy: LoginThrottlePolicy,
+        telemetry: Telemetry,
     ) -> None:
         self._limiter = limiter
         self._fallback = fallback
         self._policy = policy
+        self._telemetry = telemetry
 
     async def check(self, account: str | Email, address: str | None) -> None:
         """Count one attempt; raise `LoginThrottledError` (with `retry_after`) if over.
@@ -67,11 +79,11 @@ class LoginThrottle:
         """
         policy = self._policy
         if address:
-            await self._hit(f"login:address:{address}", policy.per_address)
+            await self._hit(ADDRESS_RULE, f"login:address:{address}", policy.per_address)
         account_key = fingerprint(Email.normalise(str(account)))
-        await self._hit(f"login:account:{account_key}", policy.per_account)
+        await self._hit(ACCOUNT_RULE, f"login:account:{account_key}", policy.per_account)
 
-    async def _hit(self, key: str, limit: int) -> None:
+    async def _hit(self, rule: str, key: str, limit: int) -> None:
         window = self._policy.window_seconds
         decision: RateLimitDecision
         try:
@@ -79,5 +91,6 @@ class LoginThrottle:
         except UnavailableError:
             logger.warning("rate-limit store unavailable; login throttle runs in process")
             decision = await self._fallback.hit(key, limit, window)
+        self._telemetry.rate_limit_decision(rule, decision.allowed)
         if not decision.allowed:
             raise LoginThrottledError(retry_after=max(1, math.ceil(decision.retry_after_seconds)))

@@ -44,6 +44,7 @@ from core.identity.model import Email, User, Username
 from core.identity.ports import IdentityUnitOfWorkFactory
 from core.platform.cache import MAX_TTL_SECONDS, Cache, JsonInput, JsonValue
 from core.platform.cache_codec import check_ttl
+from core.platform.telemetry import Telemetry
 from core.shared.errors import UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ UNCACHED_PASSWORD_HASH = ""
 # Bumped when the cached layout changes: entries of another layout then miss.
 _LAYOUT = 2  # 2: `deactivated_at`
 _GENERATION_BYTES = 9  # 72 random bits: generations never repeat in practice
+CACHE_NAME = "users"  # in `portico_cache_requests_total`
 
 
 USER_KEY_PREFIX = "identity:user:"
@@ -167,11 +169,13 @@ class UserCache:
 
     A cache that is down (`UnavailableError`) is skipped: `read` reports a miss that must
     not be stored, `forget` logs and returns, so an outage costs latency, never a failed
-    request or a failed write.
+    request or a failed write. Every read is reported as a hit or a miss (a cache that
+    is down: a miss) to `Telemetry.cache_request` under `users`.
     """
 
-    def __init__(self, cache: Cache, policy: UserCachePolicy) -> None:
+    def __init__(self, cache: Cache, policy: UserCachePolicy, telemetry: Telemetry) -> None:
         self._cache = cache
+        self._telemetry = telemetry
         self._ttl = policy.ttl_seconds
         # A generation outlives the entries stamped with it (if it goes first, they
         # only miss), so a steady reader rewrites it rarely.
@@ -188,8 +192,13 @@ class UserCache:
             entry, generation = await self.fetch(user_id)
         except UnavailableError:
             logger.warning("cache unavailable; user read from the database")
+            self.report_unavailable()
             return None, None
         return await self.interpret(user_id, entry, generation)
+
+    def report_unavailable(self) -> None:
+        """Count a read the cache could not answer (it was down) as a miss."""
+        self._telemetry.cache_request(CACHE_NAME, False)
 
     async def fetch(self, user_id: int) -> tuple[JsonValue, JsonValue]:
         """The raw entry and generation (None: absent); `UnavailableError` when the
@@ -222,8 +231,11 @@ class UserCache:
                     logger.warning("cached user no longer decodes; reloading")
                 else:
                     if cached.id == user_id:
+                        self._telemetry.cache_request(CACHE_NAME, True)
                         return cached, None
+            self._telemetry.cache_request(CACHE_NAME, False)
             return None, generation
+        self._telemetry.cache_request(CACHE_NAME, False)
         # Made before loading, so a change committed after the load replaces it.
         generation = _new_generation()
         if not await self._write(generation_key(user_id), generation, self._generation_ttl):
@@ -292,6 +304,7 @@ class CachedUsers:
 
     async def get_uncached(self, user_id: int) -> User | None:
         """The user from the database, the cache untouched (it is known to be down)."""
+        self._cache.report_unavailable()
         return await self._load(user_id)
 
     async def _settle(

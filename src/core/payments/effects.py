@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.billing.credits import CreditService
-from core.billing.plans import PlanService
+from core.billing.plans import PlanService, RecordedPurchase
 from core.notifications.model import EmailCategory
 from core.notifications.service import queue_email
 from core.notifications.templates import PAYMENT_FAILED, PAYMENT_RECEIPT
@@ -47,9 +47,12 @@ class Snapshot:
 
 @dataclass(slots=True)
 class Changed:
-    """Users whose entitlements changed: forgotten from the cache after commit."""
+    """Users whose entitlements changed: forgotten from the cache after commit; and the
+    credits moved (purchases' grants, refunds' reversals): reported after commit."""
 
     users: set[int] = field(default_factory=set)
+    purchases: list[RecordedPurchase] = field(default_factory=list)
+    credits_reversed: int = 0
 
 
 class EventEffects:
@@ -130,11 +133,12 @@ class EventEffects:
                 credits_granted=credits,
             ),
         )
-        _, purchased = await self._plans.record_purchase_in(
+        recorded = await self._plans.record_purchase_in(
             tx, checkout.user_id, checkout.code, reference=f"checkout:{checkout.id}"
         )
-        if purchased:
+        if recorded.new:
             changed.users.add(checkout.user_id)
+            changed.purchases.append(recorded)
         if new:
             await self._recorded(tx, payment, description=product.name if product else "")
 
@@ -216,6 +220,7 @@ class EventEffects:
                 )
                 taken = -entry.delta if entry is not None else 0
                 changed.users.add(payment.user_id)
+                changed.credits_reversed += taken
         status = (
             PaymentStatus.REFUNDED
             if refunded >= payment.amount

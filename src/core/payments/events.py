@@ -9,7 +9,7 @@ from datetime import datetime
 
 from core.billing.plans import PlanService
 from core.payments.auditing import PaymentAction, payment_entry
-from core.payments.effects import EventEffects, Snapshot
+from core.payments.effects import Changed, EventEffects, Snapshot
 from core.payments.errors import EventExistsError, EventNotFoundError
 from core.payments.model import (
     CheckoutCompleted,
@@ -24,6 +24,7 @@ from core.payments.model import (
 from core.payments.policy import PaymentPolicy
 from core.payments.ports import PaymentGateway, PaymentsUnitOfWorkFactory, WebhookVerifier
 from core.platform.jobs import Job
+from core.platform.telemetry import CreditMovement, Telemetry
 from core.shared.clock import Clock
 from core.shared.errors import ConflictError, DomainError, UnavailableError
 
@@ -57,6 +58,10 @@ class PaymentEventService:
       is down (the database, the gateway) fails the delivery, so the gateway retries.
     - `reconcile` lists the gateway's events since the last run (or since a time) and
       applies the ones never received; it runs as a periodic job too.
+    - Every delivery and reconciled event is reported with its type and outcome
+      (applied, ignored, failed, duplicate, unavailable; a delivery that does not
+      verify: type `unknown`, outcome `refused`), and the credits its effects moved
+      once they are committed (`Telemetry`).
     """
 
     def __init__(
@@ -68,7 +73,9 @@ class PaymentEventService:
         plans: PlanService,
         clock: Clock,
         policy: PaymentPolicy,
+        telemetry: Telemetry,
     ) -> None:
+        self._telemetry = telemetry
         self._uow = uow
         self._gateway = gateway
         self._verifier = verifier
@@ -80,11 +87,25 @@ class PaymentEventService:
     async def receive(self, payload: bytes, signature: str | None) -> EventReceipt:
         """A webhook delivery: verified (`InvalidWebhookError`, nothing written), then
         applied."""
-        event = self._verifier.verify(payload, signature, self._clock.now())
+        try:
+            event = self._verifier.verify(payload, signature, self._clock.now())
+        except DomainError:
+            self._telemetry.webhook_event("unknown", "refused")
+            raise
         return await self.apply(event, EventSource.WEBHOOK)
 
     async def apply(self, event: GatewayEvent, source: EventSource) -> EventReceipt:
         """Store `event` and apply its effects, once."""
+        try:
+            receipt = await self._apply(event, source)
+        except UnavailableError:
+            self._telemetry.webhook_event(event.type, "unavailable")
+            raise
+        outcome = "duplicate" if receipt.duplicate else receipt.outcome.value
+        self._telemetry.webhook_event(event.type, outcome)
+        return receipt
+
+    async def _apply(self, event: GatewayEvent, source: EventSource) -> EventReceipt:
         async with self._uow(read_only=True) as tx:
             stored = await tx.webhook_events.get(event.id)
         if stored is not None:
@@ -147,6 +168,7 @@ class PaymentEventService:
                     )
                 )
             await tx.commit()
+        self._report_credits(changed)
         for user_id in changed.users:
             await self._plans.forget_entitlements(user_id)
         return EventReceipt(event_id, outcome)
@@ -193,8 +215,15 @@ class PaymentEventService:
             await tx.webhook_events.add(record)
             changed = await self._effects.apply(tx, event, snapshot)
             await tx.commit()
+        self._report_credits(changed)
         for user_id in changed.users:
             await self._plans.forget_entitlements(user_id)
+
+    def _report_credits(self, changed: Changed) -> None:
+        for recorded in changed.purchases:
+            self._plans.report_granted(recorded)
+        if changed.credits_reversed:
+            self._telemetry.credits_moved(CreditMovement.REVERSAL, changed.credits_reversed)
 
     async def _failed(self, record: StoredEvent, exc: DomainError) -> EventReceipt:
         log.warning(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from core.platform.job_executor import JobExecutor, JobOutcome, JobResult
 from core.platform.job_policy import JobPolicy
 from core.platform.job_relay import JobRelay, RelayRound
 from core.platform.jobs import Job, JobDispatcher, JobHandler, LocalJobQueue, Outbox
+from core.platform.telemetry import Telemetry
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
 
@@ -61,7 +63,8 @@ class JobWakeup:
 class JobRunner:
     """This process's side of background jobs.
 
-    - `run_job` executes one delivered job (every runner ends here) and logs the result.
+    - `run_job` executes one delivered job (every runner ends here), logs the result
+      and reports it (`Telemetry.job_finished`: name, outcome, duration).
     - `relay_once` runs one relay round (the broker's sweep calls it).
     - `drain` runs every due job in the calling task until none is left (tests).
     - `start` starts the relay loop and/or the local runner tasks; `aclose` stops them.
@@ -79,6 +82,7 @@ class JobRunner:
         wakeup: JobWakeup,
         admin: JobAdminService,
         handlers: Mapping[str, JobHandler],
+        telemetry: Telemetry,
         periodic: Sequence[PeriodicJob] = (),
     ) -> None:
         missing = sorted(job.name for job in periodic if job.name not in handlers)
@@ -91,6 +95,7 @@ class JobRunner:
         self.executor = JobExecutor(outbox, handlers, clock, policy)
         self.periodic = {job.name: job for job in periodic}
         self._clock = clock
+        self._telemetry = telemetry
         self._wakeup = wakeup
         self._local = local
         self._tasks: list[asyncio.Task[None]] = []
@@ -117,7 +122,10 @@ class JobRunner:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
 
     async def run_job(self, job: Job) -> JobResult:
+        started = time.perf_counter()
         result = await self.executor.execute(job)
+        seconds = time.perf_counter() - started
+        self._telemetry.job_finished(job.name, result.outcome.value, seconds)
         _log_result(result)
         return result
 

@@ -9,6 +9,8 @@ As with the user cache (`core.identity.user_cache`): versions are read before th
 is loaded, so a load racing a change is stored under the old version and never served;
 a missing version is created before loading; a cache that is down is skipped (reads go
 to the source, bumps log and return) and the TTL bounds what an outage can leave stale.
+Every read is reported as a hit or a miss (`Telemetry.cache_request`, under the name the
+owner gives: a cache that is down answers a miss).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 from core.platform.cache import MAX_TTL_SECONDS, Cache, JsonInput, JsonValue
 from core.platform.cache_codec import check_ttl
+from core.platform.telemetry import Telemetry
 from core.shared.errors import UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -38,15 +41,23 @@ class CachedRead:
 
 
 class VersionedCache:
-    """Entries under `key`, valid while the versions they carry are current."""
+    """Entries under `key`, valid while the versions they carry are current; `name`
+    stands for them in the telemetry."""
 
-    def __init__(self, cache: Cache, ttl_seconds: int) -> None:
+    def __init__(self, cache: Cache, ttl_seconds: int, telemetry: Telemetry, name: str) -> None:
         self._cache = cache
+        self._telemetry = telemetry
+        self._name = name
         self._ttl = check_ttl(ttl_seconds)
         # A version outlives the entries stamped with it; if it goes first they miss.
         self._version_ttl = min(MAX_TTL_SECONDS, 4 * self._ttl)
 
     async def read(self, key: str, version_keys: Sequence[str]) -> CachedRead:
+        answer = await self._read(key, version_keys)
+        self._telemetry.cache_request(self._name, answer.hit)
+        return answer
+
+    async def _read(self, key: str, version_keys: Sequence[str]) -> CachedRead:
         try:
             found = await self._cache.get_many((key, *version_keys))
         except UnavailableError:

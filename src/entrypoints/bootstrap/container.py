@@ -33,6 +33,7 @@ from core.platform.cache import Cache
 from core.platform.job_runner import JobWakeup
 from core.platform.jobs import JobDispatcher, LocalJobQueue, Outbox
 from core.platform.rate_limit import LocalRateLimiter, RateLimiter
+from core.platform.telemetry import Telemetry
 from core.shared.clock import Clock
 from core.shared.ids import TokenGenerator
 from entrypoints.bootstrap import factories, resources
@@ -55,6 +56,12 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(lazy("adapters.system.clock:SystemClock"))
     tokens = providers.Singleton(lazy("adapters.system.tokens:SecretsTokenGenerator"))
+    # Prometheus whatever else is selected: every family is registered at startup. One
+    # registry per container (per runtime), so several apps in one process never collide.
+    metrics_registry = providers.Singleton(lazy("prometheus_client:CollectorRegistry"))
+    telemetry = providers.Singleton(
+        lazy("adapters.prometheus.telemetry:PrometheusTelemetry"), metrics_registry
+    )
 
     # --- resources -----------------------------------------------------------------
     engine = providers.Resource(resources.engine, settings)
@@ -244,6 +251,7 @@ PORTS: Mapping[type, str] = {
     OAuthProviders: "oauth_providers",
     EmailSender: "email_sender",
     CallerReader: "caller_reader",
+    Telemetry: "telemetry",
 }
 
 

@@ -13,7 +13,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
@@ -25,6 +25,7 @@ from core.platform.job_policy import JobPolicy
 from core.platform.job_runner import JobRunner, JobWakeup
 from core.platform.jobs import JobDispatcher, LocalJobQueue, Outbox
 from core.platform.rate_limit import RateLimiter
+from core.platform.telemetry import Telemetry
 from core.shared.clock import Clock
 from core.shared.errors import UnavailableError
 from entrypoints.bootstrap.allocator import tune_allocator
@@ -35,6 +36,9 @@ from entrypoints.bootstrap.policies import build_policies
 from entrypoints.bootstrap.security_check import startup_check
 from entrypoints.bootstrap.services import Services, build_services
 from entrypoints.bootstrap.settings import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 log = structlog.get_logger("portico.bootstrap")
 
@@ -60,11 +64,18 @@ class DependencyStatus:
 
 @dataclass(frozen=True)
 class Runtime:
-    """One process's services (by type), its job runner and its readiness probes."""
+    """One process's services (by type), its job runner and its readiness probes.
+
+    `telemetry` is the process's `Telemetry` (per-request callers read it here, not by
+    type); `metrics_registry` holds its Prometheus families, for `/metrics` and the
+    worker's metrics port.
+    """
 
     settings: Settings
     services: Services
     jobs: JobRunner
+    telemetry: Telemetry
+    metrics_registry: CollectorRegistry
     probes: Mapping[str, ReadinessProbe] = field(default_factory=dict)
     # What serves each probed dependency, by name (reported beside its state).
     backends: Mapping[str, str] = field(default_factory=dict)
@@ -80,7 +91,8 @@ class Runtime:
         await self.jobs.drain(timeout)
 
     async def readiness(self) -> dict[str, str]:
-        """Probe every configured dependency at once: name -> "ok" or a short reason."""
+        """Probe every configured dependency at once: name -> "ok" or a short reason
+        (each also sets `portico_dependency_up`)."""
         return {name: report.status for name, report in (await self.dependencies()).items()}
 
     async def dependencies(self) -> dict[str, DependencyStatus]:
@@ -110,6 +122,8 @@ class Runtime:
 
         names = list(self.probes)
         results = await asyncio.gather(*(run(n, self.probes[n]) for n in names))
+        for name, result in zip(names, results, strict=True):
+            self.telemetry.dependency_up(name, result.ok)
         return dict(zip(names, results, strict=True))
 
     async def aclose(self) -> None:
@@ -159,7 +173,16 @@ async def start_runtime(
         )
     # Closed last to first: the job loops stop before the engine and pools close.
     closers = [lambda: _shutdown(container), *probe_closers, jobs.aclose]
-    runtime = Runtime(settings, services, jobs, probes, backends, closers)
+    runtime = Runtime(
+        settings,
+        services,
+        jobs,
+        telemetry=services.get(Telemetry),
+        metrics_registry=await _provide(container.metrics_registry),
+        probes=probes,
+        backends=backends,
+        _closers=closers,
+    )
     if run_jobs:
         inline = settings.jobs.runner == "inline"
         jobs.start(relay=inline or settings.jobs.relay, runners=inline)
@@ -187,6 +210,7 @@ def _job_runner(settings: Settings, services: Services) -> JobRunner:
         admin=services.get(JobAdminService),
         handlers=job_handlers(services, settings),
         periodic=PERIODIC_JOBS,
+        telemetry=services.get(Telemetry),
     )
 
 

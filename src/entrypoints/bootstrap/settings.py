@@ -147,6 +147,13 @@ class JobSettings(BaseModel):
     extra_handlers: list[str] = Field(default_factory=list)
 
 
+class WorkerSettings(BaseModel):
+    # Each Celery worker process serves its own Prometheus metrics on this port plus
+    # its process index (prefork child i: port + i); unset: no metrics server.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_address: str = "127.0.0.1"
+
+
 class CelerySettings(BaseModel):
     # redis://[:password@]host:6379/N or amqp://user:password@host:5672/vhost
     broker_url: str | None = None
@@ -335,6 +342,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)

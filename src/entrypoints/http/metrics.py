@@ -108,5 +108,7 @@ class HttpMetrics:
         method = method if method in _METHODS else "OTHER"
         self._requests.observe((method, route, status), seconds)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, *more: CollectorRegistry) -> bytes:
+        """This app's families, then those of `more` (the runtime's telemetry: its own
+        registry, so the families are apart and the texts concatenate)."""
+        return b"".join(generate_latest(registry) for registry in (self.registry, *more))

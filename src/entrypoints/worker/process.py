@@ -4,18 +4,20 @@ Celery tasks are synchronous functions, while the services are async and hold po
 (database engine, Redis) bound to the loop they were created on. So each worker process
 keeps ONE `asyncio.Runner` for its whole life, creates the runtime inside it after the
 fork, and runs every task's coroutine on it; `asyncio.run()` per task would create a new
-loop each time and break the pools (PITFALLS: Celery).
+loop each time and break the pools (PITFALLS: Celery). With `PORTICO_WORKER__METRICS_PORT`
+set, the process also serves its telemetry (`metrics.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from entrypoints.bootstrap.runtime import Runtime, start_runtime
 from entrypoints.bootstrap.settings import Settings
+from entrypoints.worker.metrics import serve_metrics
 
 T = TypeVar("T")
 
@@ -26,9 +28,11 @@ class WorkerProcess:
     def __init__(self, settings: Settings) -> None:
         self._runner = asyncio.Runner()
         self._thread = threading.get_ident()
+        self._stop_metrics: Callable[[], None] | None = None
         # The worker executes jobs handed to it; relaying is beat's and the HTTP
         # process's business, so no job loops here.
         self.runtime: Runtime = self._runner.run(start_runtime(settings, run_jobs=False))
+        self._stop_metrics = serve_metrics(settings.worker, self.runtime.metrics_registry)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if threading.get_ident() != self._thread:
@@ -37,6 +41,8 @@ class WorkerProcess:
         return self._runner.run(coroutine)
 
     def close(self) -> None:
+        if self._stop_metrics is not None:
+            self._stop_metrics()
         try:
             self._runner.run(self.runtime.aclose())
         finally:

@@ -16,6 +16,7 @@ from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.jobs import InMemoryJobStore, InMemoryOutbox
 from adapters.memory.security import InMemoryPasswordHasher
 from adapters.memory.sessions import InMemorySessionStore
+from adapters.memory.telemetry import InMemoryTelemetry
 from adapters.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from core.audit.model import AuditEntry
 from core.identity.ports import IdentityUnitOfWorkFactory, PasswordHasher, SessionStore
@@ -81,6 +82,9 @@ class World:
         container = build_container(self.settings)
         container.clock.override(providers.Object(self.clock))
         container.password_hasher.override(providers.Object(InMemoryPasswordHasher()))
+        # What the services report, read back by sample name (`telemetry.value`).
+        self.telemetry = InMemoryTelemetry()
+        container.telemetry.override(providers.Object(self.telemetry))
         if cache is not None:
             container.cache.override(providers.Object(cache))
         # Memory adapters have no async resources, so every provider answers at once.

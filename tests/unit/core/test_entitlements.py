@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import pytest
 
 from adapters.memory.cache import InMemoryCache
+from adapters.memory.telemetry import InMemoryTelemetry
 from core.billing.entitlements import EntitlementCache, EntitlementService
 from core.billing.errors import FeatureNotInTierError, LimitReachedError
 from core.billing.model import (
@@ -288,7 +289,9 @@ async def test_a_new_business_model_is_one_resolver(world: BillingWorld) -> None
 
     user = await world.member()
     resolvers = EntitlementResolvers([TierResolver(), BetaProgramResolver()])
-    own_cache = EntitlementCache(InMemoryCache(world.clock), world.entitlements._policy)
+    own_cache = EntitlementCache(
+        InMemoryCache(world.clock), world.entitlements._policy, InMemoryTelemetry()
+    )
     service = _service(world, world.billing_uow, resolvers=resolvers, cache=own_cache)
     await service.can_use(user, "beta_lab")
     with pytest.raises(FeatureNotInTierError):

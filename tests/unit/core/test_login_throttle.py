@@ -8,6 +8,7 @@ import pytest
 
 from adapters.memory.clock import ManualClock
 from adapters.memory.rate_limit import InMemoryRateLimiter
+from adapters.memory.telemetry import InMemoryTelemetry
 from core.identity.errors import InvalidCredentialsError, WrongPasswordError
 from core.identity.model import Email
 from core.identity.throttle import LoginThrottle, LoginThrottledError, LoginThrottlePolicy
@@ -25,7 +26,7 @@ def _throttle(
     policy = LoginThrottlePolicy(
         per_account=per_account, per_address=per_address, window_seconds=60
     )
-    return LoginThrottle(shared, InMemoryRateLimiter(clock), policy), shared
+    return LoginThrottle(shared, InMemoryRateLimiter(clock), policy, InMemoryTelemetry()), shared
 
 
 async def test_the_account_rule_ignores_case_and_spaces_and_resets_after_the_window() -> None:
@@ -83,7 +84,10 @@ async def test_a_store_that_is_down_falls_back_in_process_never_open() -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     down = UnreachableRateLimiter()
     throttle = LoginThrottle(
-        down, InMemoryRateLimiter(clock), LoginThrottlePolicy(per_account=2, window_seconds=60)
+        down,
+        InMemoryRateLimiter(clock),
+        LoginThrottlePolicy(per_account=2, window_seconds=60),
+        InMemoryTelemetry(),
     )
     await throttle.check("ada@example.com", None)
     await throttle.check("ada@example.com", None)

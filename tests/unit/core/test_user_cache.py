@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.memory.access_tokens import InMemoryAccessTokenCodec
+from adapters.memory.telemetry import InMemoryTelemetry
 from adapters.memory.users import InMemoryUserRepository
 from core.identity.errors import InvalidAccessTokenError
 from core.identity.model import Email, User, Username
@@ -349,7 +350,8 @@ async def test_email_verification_shows_at_once(world: CacheWorld) -> None:
 
 class RecordingUsers(UserCache):
     def __init__(self, world: World) -> None:
-        super().__init__(world.cache, UserCachePolicy(world.users.cache.ttl_seconds))
+        policy = UserCachePolicy(world.users.cache.ttl_seconds)
+        super().__init__(world.cache, policy, InMemoryTelemetry())
         self.forgotten: list[int] = []
 
     async def forget(self, user_id: int) -> None:

@@ -15,6 +15,9 @@
   when `fail_open` is set, counted in `portico_rate_limit_fail_open_total`; otherwise
   it is a 503. Sign-in throttles are not here: they live in core
   (`core.identity.throttle`) and never fail open.
+- Every decision is counted in `portico_rate_limit_decisions_total{rule, decision}`
+  (the runtime's telemetry, beside the sign-in throttles' rules); refusals also in
+  `portico_rate_limited_total{rule}`, kept for existing dashboards.
 
 This layer sits just inside authentication, not before it as ARCHITECTURE.md's list
 has it: keys per user and limits per tier need the caller, which authentication
@@ -148,6 +151,7 @@ class RateLimitMiddleware:
                 self.metrics.rate_limit_fail_open.inc()
                 await self.app(scope, receive, send)
                 return
+            runtime.telemetry.rate_limit_decision(rule.name, decision.allowed)
             if not decision.allowed:
                 self.metrics.rate_limited.labels(rule.name).inc()
                 headers = rate_limit_headers(decision)

@@ -76,7 +76,8 @@ async def ready(request: Request) -> Response:
     touches_runtime=False,
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format).
+    """Prometheus metrics (text exposition format): HTTP requests and rate-limit
+    refusals, then the core's telemetry (README "Metrics").
 
     Protected by `PORTICO_METRICS__TOKEN` (401 `metrics_unauthorized` without the right
     bearer token) and/or `PORTICO_METRICS__ALLOWED_NETWORKS` (403 `metrics_forbidden`
@@ -85,5 +86,7 @@ async def metrics(request: Request) -> Response:
     refusal = request.app.state.metrics_access.refusal(request)
     if refusal is not None:
         return refusal
-    registry = request.app.state.metrics
-    return Response(registry.render(), media_type=registry.content_type)
+    metrics = request.app.state.metrics
+    runtime = getattr(request.app.state, "runtime", None)
+    more = () if runtime is None else (runtime.metrics_registry,)
+    return Response(metrics.render(*more), media_type=metrics.content_type)

@@ -1,0 +1,1 @@
+"""Prometheus: the core's telemetry as metric families on a `CollectorRegistry`."""
