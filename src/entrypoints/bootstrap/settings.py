@@ -332,6 +332,29 @@ class LlmSettings(BaseModel):
     fake_latency_per_token_seconds: float = Field(0.0, ge=0, le=10)
 
 
+class AdminSettings(BaseModel):
+    # The admin panel at /admin (SQLAdmin, superusers only). Off unless asked for: it is
+    # imported only when enabled, and it needs the SQL database backend.
+    enabled: bool = False
+    # Client networks (CIDR) allowed to reach /admin; unset: any address, which the
+    # production security check refuses while the panel is enabled.
+    allowed_networks: list[str] | None = None
+    # Connections of the panel's own small pool (its reads never wait behind the API's).
+    pool_size: int = Field(2, ge=1, le=20)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or network") from exc
+        return [item.strip() for item in value]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PORTICO_",
@@ -364,6 +387,7 @@ class Settings(BaseSettings):
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 
@@ -372,6 +396,12 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             self.secret_key = SecretStr(secrets.token_urlsafe(48))
             self._secret_key_generated = True
+        return self
+
+    @model_validator(mode="after")
+    def _admin_needs_sql(self) -> Settings:
+        if self.admin.enabled and self.database.backend != "sql":
+            raise ValueError("admin.enabled needs database.backend=sql (SQLAdmin reads tables)")
         return self
 
     @property
