@@ -80,9 +80,7 @@ class PorticoAdminAuth(AuthenticationBackend):
     async def logout(self, request: Request) -> Response | bool:
         token = session_token(request, self.context.settings)
         if token is not None:
-            await self.context.get(AuthenticationService).logout(
-                token, client=client_info(request)
-            )
+            await self.context.get(AuthenticationService).logout(token, client=client_info(request))
         response = RedirectResponse(request.url_for("admin:login"), status_code=302)
         clear_session_cookie(response, self.context.settings)
         return response

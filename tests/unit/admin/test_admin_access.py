@@ -126,7 +126,9 @@ def test_an_admin_form_without_the_token_is_refused(
     url = f"/admin/manage/users/{user_id}/adjust-credits"
     missing = admin.post(url, data=_adjustment(admin, user_id), csrf=False)
     assert missing.status_code == 403
-    wrong = admin.post(url, data={"csrf_token": "x" * 43, **_adjustment(admin, user_id)}, csrf=False)
+    wrong = admin.post(
+        url, data={"csrf_token": "x" * 43, **_adjustment(admin, user_id)}, csrf=False
+    )
     assert wrong.status_code == 403
     assert _ledger(panel, user_id) == []
     # SQLAdmin's own forms too (its edit form posts no token of its own).
@@ -172,7 +174,9 @@ def test_the_api_csrf_layer_does_not_apply_to_the_panel(
     """The panel's forms send the token in the body, which the API's layer would refuse
     (it wants the X-CSRF-Token header); the answer is the panel's, not a JSON problem."""
     admin, user_id = signed_in
-    response = admin.form(f"/admin/manage/users/{user_id}/adjust-credits", _adjustment(admin, user_id))
+    response = admin.form(
+        f"/admin/manage/users/{user_id}/adjust-credits", _adjustment(admin, user_id)
+    )
     assert response.status_code == 303
     assert not response.headers.get("content-type", "").startswith("application/problem+json")
 

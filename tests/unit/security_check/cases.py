@@ -374,7 +374,10 @@ BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
 # Configurations that look suspicious but are fine: no finding at all.
 QUIET_CASES: list[tuple[str, dict[str, Any]]] = [
     # The admin panel reachable from the operators' network only.
-    ("admin from a private network", {"admin": {"enabled": True, "allowed_networks": ["10.8.0.0/16"]}}),
+    (
+        "admin from a private network",
+        {"admin": {"enabled": True, "allowed_networks": ["10.8.0.0/16"]}},
+    ),
     # A model server on the same machine (vLLM, Ollama) over plain http.
     ("local model server", {"llm": {"base_url": "http://127.0.0.1:11434/v1"}}),
     # Unix socket with peer authentication: no password needed.

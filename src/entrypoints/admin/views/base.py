@@ -59,8 +59,10 @@ class ReadOnlyView(ModelView):
         return context_of(self)
 
     async def audit(self, request: Request, action: str, **fields: Any) -> None:
-        await self.context().get(AuditTrail).record(
-            action, actor_id=actor_id(request), client=client_info(request), **fields
+        await (
+            self.context()
+            .get(AuditTrail)
+            .record(action, actor_id=actor_id(request), client=client_info(request), **fields)
         )
 
     def back_to_details(self, request: Request, pk: object) -> Response:

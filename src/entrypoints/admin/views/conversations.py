@@ -57,13 +57,17 @@ class ModelPriceView(ReadOnlyView, model=ModelPriceRecord):
         effective = data.get("effective_from") or datetime.now(UTC)
         if isinstance(effective, datetime) and effective.tzinfo is None:
             effective = effective.replace(tzinfo=UTC)  # the form's times are UTC
-        saved = await self.context().get(PriceService).set_price(
-            ModelPrice(
-                model=str(data.get("model") or ""),
-                input_per_million=int(data.get("input_per_million") or 0),
-                output_per_million=int(data.get("output_per_million") or 0),
-                effective_from=effective,
-                currency=str(data.get("currency") or "usd"),
+        saved = (
+            await self.context()
+            .get(PriceService)
+            .set_price(
+                ModelPrice(
+                    model=str(data.get("model") or ""),
+                    input_per_million=int(data.get("input_per_million") or 0),
+                    output_per_million=int(data.get("output_per_million") or 0),
+                    effective_from=effective,
+                    currency=str(data.get("currency") or "usd"),
+                )
             )
         )
         await self.audit(

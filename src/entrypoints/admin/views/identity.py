@@ -55,7 +55,10 @@ class UserView(ReadOnlyView, model=UserRecord):
     # The hash never leaves the database, not even to a superuser.
     column_details_exclude_list = [UserRecord.password_hash]
     column_searchable_list = [UserRecord.email, UserRecord.username]
-    column_filters = [BooleanFilter(UserRecord.is_superuser), BooleanFilter(UserRecord.email_verified)]
+    column_filters = [
+        BooleanFilter(UserRecord.is_superuser),
+        BooleanFilter(UserRecord.email_verified),
+    ]
     column_sortable_list = [UserRecord.id, UserRecord.email, UserRecord.created_at]
     column_default_sort = [(UserRecord.id, True)]
     column_formatters_detail = {UserRecord.id: lambda m, a: _manage_link(m, a)}
@@ -192,8 +195,10 @@ class UserManageView(BaseView):
                 note=reason,
                 actor_id=admin_id,
             )
-            return "Nothing taken: the balance is 0." if taken is None else (
-                f"{-taken.delta} credits taken back."
+            return (
+                "Nothing taken: the balance is 0."
+                if taken is None
+                else (f"{-taken.delta} credits taken back.")
             )
         raise RuleViolationError("An adjustment is not 0 credits.")
 

@@ -53,8 +53,8 @@ class WebhookEventView(ReadOnlyView, model=WebhookEventRecord):
     async def replay(self, request: Request) -> Response:
         event_id = request.path_params["pk"]
         try:
-            await self.context().get(PaymentEventService).replay(
-                event_id, actor_id=actor_id(request)
+            await (
+                self.context().get(PaymentEventService).replay(event_id, actor_id=actor_id(request))
             )
         except DomainError as exc:
             return refused(exc)
