@@ -31,9 +31,10 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def _manage_link(model: Any, _attribute: Any) -> Markup:
-    return Markup('<a href="../../manage/users/{}">Manage (sessions, credits, status)</a>').format(
-        int(model.id)
-    )
+    user_id = int(model.id)
+    return Markup(
+        '{} · <a href="../../manage/users/{}">Manage (sessions, credits, status)</a>'
+    ).format(user_id, user_id)
 
 
 @identity("users")
