@@ -74,6 +74,12 @@ def create_asgi_app(settings: Settings, **admin_options: Any) -> ASGIApp:
     return PorticoApp(api, panel)
 
 
+def app_from_environment() -> ASGIApp:
+    """The app as the environment configures it: `uvicorn --factory
+    entrypoints.asgi:app_from_environment` (any ASGI server)."""
+    return create_asgi_app(Settings())
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until interrupted (`portico serve`); see `entrypoints.http.server.run`."""
     from entrypoints.http.server import run
