@@ -123,6 +123,7 @@ class AdminGuard:
         settings = context.settings
         self.base_path = base_path.rstrip("/")
         self.login_path = f"{self.base_path}/login"
+        self.logout_path = f"{self.base_path}/logout"
         self.open_prefixes = tuple(f"{self.base_path}{p}" for p in open_paths)
         networks = settings.admin.allowed_networks
         self.networks = (
@@ -173,6 +174,12 @@ class AdminGuard:
             and not path.startswith(self.open_prefixes)
         ):
             await error_page(403, "Forbidden", "The admin panel is for superusers only.")(
+                scope, receive, send
+            )
+            return
+        if path == self.logout_path and not same_origin(scope, headers):
+            # SQLAdmin's logout is a GET link: another site's page may not end the session.
+            await error_page(403, "Forbidden", "Cross-site requests are refused.")(
                 scope, receive, send
             )
             return

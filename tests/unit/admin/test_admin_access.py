@@ -196,3 +196,19 @@ def test_an_address_outside_the_allow_list_is_refused(make_panel: MakePanel) -> 
 def test_an_address_inside_the_allow_list_is_let_in(make_panel: MakePanel) -> None:
     inside = make_panel(client=("10.1.2.3", 40000), admin={"allowed_networks": ["10.0.0.0/8"]})
     assert Browser(inside).get("/admin/login").status_code == 200
+
+
+def test_another_site_cannot_sign_the_operator_out(
+    panel: TestClient, signed_in: tuple[AdminBrowser, int]
+) -> None:
+    admin, _user_id = signed_in
+    forged = admin.get(
+        "/admin/logout", headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False
+    )
+    assert forged.status_code == 403
+    assert admin.get("/admin/").status_code == 200
+    own = admin.get("/admin/logout", follow_redirects=False)
+    assert own.status_code == 302 and own.headers["location"].endswith("/admin/login")
+    after = admin.get("/admin/", follow_redirects=False)
+    assert after.status_code == 302
+    assert admin.me().status_code == 401  # the Portico session itself ended

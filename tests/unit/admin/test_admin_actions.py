@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from starlette.testclient import TestClient
@@ -250,3 +251,47 @@ def _kill_the_job(panel: TestClient, key: str) -> int:
             return int(found.first().id)
 
     return call(panel, kill())  # type: ignore[no-any-return]
+
+
+def test_a_webhook_event_is_replayed_through_the_payment_event_service(
+    panel: TestClient, signed_in: tuple[AdminBrowser, int]
+) -> None:
+    admin, admin_id = signed_in
+    call(panel, seed_catalog(get(panel, CatalogService)))
+    buyer = Browser(panel)
+    buyer.signup()
+    buyer_id = user_id_of(buyer)
+    checkout = buyer.post("/api/v1/billing/checkout", json={"credit_pack": "small"})
+    assert checkout.status_code == 200, checkout.text
+    paid = Browser(panel).post(urlsplit(checkout.json()["url"]).path, follow_redirects=False)
+    assert paid.status_code == 303
+    balance = call(panel, get(panel, CreditService).balance(buyer_id))
+    assert balance > 0
+    event_id = _latest_event(panel)
+    page = admin.get(f"/admin/webhook-events/details/{event_id}")
+    assert page.status_code == 200 and 'id="action-replay"' in page.text
+    response = admin.form(f"/admin/webhook-events/{event_id}/replay")
+    assert response.status_code == 303
+    # Its effects are idempotent: the credits are not granted twice.
+    assert call(panel, get(panel, CreditService).balance(buyer_id)) == balance
+    audited = audit_entries(panel, action="admin.webhook_event_replayed", actor_id=admin_id)
+    assert len(audited) == 1
+    unknown = admin.form("/admin/webhook-events/evt_unknown_to_everyone/replay")
+    assert unknown.status_code == 404
+
+
+def _latest_event(panel: TestClient) -> str:
+    from sqlalchemy import select
+
+    from adapters.sqlalchemy.records_payment_events import WebhookEventRecord
+
+    owner = panel.app.admin  # type: ignore[attr-defined]
+
+    async def latest() -> str:
+        async with owner.admin.session_maker() as session:
+            found = await session.execute(
+                select(WebhookEventRecord.id).order_by(WebhookEventRecord.received_at.desc())
+            )
+            return str(found.scalars().first())
+
+    return call(panel, latest())  # type: ignore[no-any-return]
