@@ -212,3 +212,26 @@ def test_another_site_cannot_sign_the_operator_out(
     after = admin.get("/admin/", follow_redirects=False)
     assert after.status_code == 302
     assert admin.me().status_code == 401  # the Portico session itself ended
+
+
+def test_read_only_views_refuse_raw_row_edits(
+    panel: TestClient, signed_in: tuple[AdminBrowser, int]
+) -> None:
+    """No row changes behind the services' backs: SQLAdmin's create, edit and delete
+    routes are closed on every view but the two that write through a service."""
+    admin, user_id = signed_in
+    for identity in _panel_of(panel).view_identities():
+        if identity not in ("model-prices",):
+            assert admin.get(f"/admin/{identity}/create").status_code == 403, identity
+        if identity not in ("tiers",):
+            assert admin.get(f"/admin/{identity}/edit/1").status_code == 403, identity
+        deleted = admin.request(
+            "DELETE",
+            f"/admin/{identity}/delete?pks=1",
+            headers={"X-CSRF-Token": admin.admin_csrf},
+            csrf=False,
+        )
+        assert deleted.status_code == 403, identity
+        assert admin.get(f"/admin/{identity}/export/csv").status_code == 403, identity
+    edit = admin.form(f"/admin/users/edit/{user_id}", {"is_superuser": "y", "email": "x@y.z"})
+    assert edit.status_code == 403
