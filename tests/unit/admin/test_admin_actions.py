@@ -129,6 +129,24 @@ def test_a_superuser_edits_a_tier_through_the_catalog_service(
     assert call(panel, get(panel, CatalogService).tier("pro")).name == "Pro plus"
 
 
+def test_a_superuser_edits_a_product_through_the_catalog_service(
+    panel: TestClient, signed_in: tuple[AdminBrowser, int]
+) -> None:
+    admin, admin_id = signed_in
+    call(panel, seed_catalog(get(panel, CatalogService)))
+    form = {"name": "Small pack", "price": "6000000", "credits": "1200", "active": "y"}
+    response = admin.form("/admin/products/edit/small", form)
+    assert response.status_code == 302, response.text
+    product = call(panel, get(panel, CatalogService).product("small"))
+    assert (product.price, product.credits, product.active) == (6_000_000, 1200, True)
+    updated = audit_entries(panel, action="billing.product_updated", actor_id=admin_id)
+    assert len(updated) == 1
+    # A credit pack without credits breaks the core's rule: refused, nothing changed.
+    refused = admin.form("/admin/products/edit/small", {**form, "credits": "0"})
+    assert refused.status_code == 400
+    assert call(panel, get(panel, CatalogService).product("small")).credits == 1200
+
+
 def test_a_superuser_adds_a_model_price_through_the_price_service(
     panel: TestClient, signed_in: tuple[AdminBrowser, int]
 ) -> None:

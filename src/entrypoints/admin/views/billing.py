@@ -1,10 +1,10 @@
-"""Billing: tiers (edited through `CatalogService`), products, enterprise overrides,
+"""Billing: tiers and products (edited through `CatalogService`), enterprise overrides,
 purchases, the credit ledger and usage counters (read-only).
 
-Products and overrides have services too (`CatalogService.update_product`,
-`PlanService.set_override`), but their forms hold structured fields (features, limits)
-that SQLAdmin's generated forms cannot check against the core's rules: they stay
-read-only here, changed through the CLI or the API until a dedicated form exists.
+Products are edited through `CatalogService.update_product` (their scalar fields).
+Enterprise overrides have a service (`PlanService.set_override`), but they are
+structured (features, limits) and SQLAdmin's generated forms cannot check them against
+the core's rules: they stay read-only here, set through the CLI or the API.
 """
 
 from __future__ import annotations
@@ -67,7 +67,32 @@ class ProductView(ReadOnlyView, model=ProductRecord):
     name_plural = "Products"
     icon = "fa-solid fa-box"
     category = "Billing"
+    can_edit = True
     column_list = "__all__"
+    # Code, kind, currency, features and boosts stay as seeded.
+    form_columns = [
+        ProductRecord.name,
+        ProductRecord.price,
+        ProductRecord.credits,
+        ProductRecord.active,
+        ProductRecord.gateway_price_id,
+    ]
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        """Through `CatalogService.update_product` (its checks: a credit pack grants
+        credits; the catalog cache forgotten; `billing.product_updated` audited)."""
+        catalog = self.context().get(CatalogService)
+        current = await catalog.product(pk)
+        changed = current.copy(
+            name=str(data.get("name", current.name)),
+            price=int(data.get("price", current.price)),
+            credits=int(data.get("credits", current.credits)),
+            active=bool(data.get("active", current.active)),
+            gateway_price_id=(data.get("gateway_price_id") or "").strip() or None,
+        )
+        await catalog.update_product(changed, actor_id=actor_id(request))
+        async with self.session_maker() as session:
+            return await session.get(ProductRecord, pk)
 
 
 @identity("overrides")
