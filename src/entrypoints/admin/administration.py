@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.identity.model import User
+from core.shared.errors import UnavailableError
 from entrypoints.admin.context import AdminContext
 
 
@@ -27,6 +28,10 @@ def resolve_administration(context: AdminContext) -> UserAdministrationPort:
     """The process's `UserAdministration` (or a stand-in a test registered in its place)."""
     if context.user_administration is not None:
         return context.user_administration()  # type: ignore[no-any-return]
-    from core.identity.administration import UserAdministration  # lazy: see the module doc
-
+    try:
+        from core.identity.administration import UserAdministration  # lazy: see the module doc
+    except ImportError:  # a build without it: the page says so, nothing changes
+        raise UnavailableError(
+            "User administration is not available in this build.", dependency="identity"
+        ) from None
     return context.get(UserAdministration)

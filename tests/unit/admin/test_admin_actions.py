@@ -4,7 +4,9 @@ the user actions (`UserAdministration`, a fake here), a dead job retried."""
 
 from __future__ import annotations
 
+import sys
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -313,3 +315,20 @@ def _latest_event(panel: TestClient) -> str:
             return str(found.scalars().first())
 
     return call(panel, latest())  # type: ignore[no-any-return]
+
+
+def test_without_a_user_administration_service_the_action_is_a_503_page(
+    panel: TestClient, signed_in: tuple[AdminBrowser, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build without `core.identity.administration`: the action says so, changes nothing."""
+    admin, _admin_id = signed_in
+    views = panel.app.admin.admin.views  # type: ignore[attr-defined]
+    manage = next(v for v in views if v.identity.startswith("user-"))
+    owner = type(manage)._admin_ref
+    monkeypatch.setattr(
+        owner, "portico_context", replace(owner.portico_context, user_administration=None)
+    )
+    monkeypatch.setitem(sys.modules, "core.identity.administration", None)  # import fails
+    response = admin.form("/admin/manage/users/42/deactivate", {"reason": "x"})
+    assert response.status_code == 503
+    assert "not available" in response.text

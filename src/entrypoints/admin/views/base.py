@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from core.audit.service import AuditTrail
-from core.shared.errors import DomainError
+from core.shared.errors import DomainError, UnavailableError
 from entrypoints.admin.context import AdminContext, actor_id, client_info
 from entrypoints.admin.guard import error_page
 
@@ -72,5 +72,7 @@ class ReadOnlyView(ModelView):
 
 def refused(exc: DomainError) -> Response:
     """A core refusal as a page: the rule's own words, nothing changed."""
+    if isinstance(exc, UnavailableError):
+        return error_page(503, "Unavailable", exc.detail)
     status = 404 if exc.code.endswith("not_found") else 409
     return error_page(status, "Not done", exc.detail)
