@@ -108,27 +108,52 @@ def test_a_bad_adjustment_is_refused_and_changes_nothing(
     assert audit_entries(panel, action="credits.granted", target_id=str(admin_id)) == []
 
 
+def _own_tier(panel: TestClient) -> str:
+    """A tier of this test's own (the services profile shares one database per run)."""
+    pro = call(panel, get(panel, CatalogService).tier("pro"))
+    code = f"t_{uuid.uuid4().hex[:12]}"
+    call(
+        panel,
+        get(panel, CatalogService).create_tier(
+            pro.copy(code=code, name="Team", gateway_price_id=None)
+        ),
+    )
+    return code
+
+
+def _own_product(panel: TestClient) -> str:
+    small = call(panel, get(panel, CatalogService).product("small"))
+    code = f"p_{uuid.uuid4().hex[:12]}"
+    call(
+        panel,
+        get(panel, CatalogService).create_product(small.copy(code=code, gateway_price_id=None)),
+    )
+    return code
+
+
 def test_a_superuser_edits_a_tier_through_the_catalog_service(
     panel: TestClient, signed_in: tuple[AdminBrowser, int]
 ) -> None:
     admin, admin_id = signed_in
     call(panel, seed_catalog(get(panel, CatalogService)))
-    assert admin.get("/admin/tiers/list").status_code == 200
-    edit = admin.get("/admin/tiers/edit/pro")
+    code = _own_tier(panel)
+    assert code in admin.get("/admin/tiers/list").text
+    edit = admin.get(f"/admin/tiers/edit/{code}")
     assert edit.status_code == 200 and 'name="price"' in edit.text
     response = admin.form(
-        "/admin/tiers/edit/pro",
-        {"name": "Pro plus", "price": "25000000", "public": "y", "rank": "20"},
+        f"/admin/tiers/edit/{code}",
+        {"name": "Team plus", "price": "25000000", "public": "y", "rank": "20"},
     )
     assert response.status_code == 302, response.text
-    tier = call(panel, get(panel, CatalogService).tier("pro"))
-    assert tier.name == "Pro plus" and tier.price == 25_000_000 and tier.rank == 20
+    tier = call(panel, get(panel, CatalogService).tier(code))
+    assert tier.name == "Team plus" and tier.price == 25_000_000 and tier.rank == 20
+    assert tier.public and tier.gateway_price_id is None
     updated = audit_entries(panel, action="billing.tier_updated", actor_id=admin_id)
-    assert len(updated) == 1 and updated[0].actor_id == admin_id
+    assert len(updated) == 1 and updated[0].target_id == code
     # A value the core refuses changes nothing.
-    refused = admin.form("/admin/tiers/edit/pro", {"name": "", "price": "-1", "rank": "1"})
+    refused = admin.form(f"/admin/tiers/edit/{code}", {"name": "", "price": "-1", "rank": "1"})
     assert refused.status_code == 400, refused.text
-    assert call(panel, get(panel, CatalogService).tier("pro")).name == "Pro plus"
+    assert call(panel, get(panel, CatalogService).tier(code)).name == "Team plus"
 
 
 def test_a_superuser_edits_a_product_through_the_catalog_service(
@@ -136,17 +161,25 @@ def test_a_superuser_edits_a_product_through_the_catalog_service(
 ) -> None:
     admin, admin_id = signed_in
     call(panel, seed_catalog(get(panel, CatalogService)))
-    form = {"name": "Small pack", "price": "6000000", "credits": "1200", "active": "y"}
-    response = admin.form("/admin/products/edit/small", form)
+    code = _own_product(panel)
+    form = {
+        "name": "Small pack",
+        "price": "6000000",
+        "credits": "1200",
+        "active": "y",
+        "gateway_price_id": "price_small_2",
+    }
+    response = admin.form(f"/admin/products/edit/{code}", form)
     assert response.status_code == 302, response.text
-    product = call(panel, get(panel, CatalogService).product("small"))
+    product = call(panel, get(panel, CatalogService).product(code))
     assert (product.price, product.credits, product.active) == (6_000_000, 1200, True)
+    assert product.gateway_price_id == "price_small_2"
     updated = audit_entries(panel, action="billing.product_updated", actor_id=admin_id)
-    assert len(updated) == 1
+    assert len(updated) == 1 and updated[0].target_id == code
     # A credit pack without credits breaks the core's rule: refused, nothing changed.
-    refused = admin.form("/admin/products/edit/small", {**form, "credits": "0"})
+    refused = admin.form(f"/admin/products/edit/{code}", {**form, "credits": "0"})
     assert refused.status_code == 400
-    assert call(panel, get(panel, CatalogService).product("small")).credits == 1200
+    assert call(panel, get(panel, CatalogService).product(code)).credits == 1200
 
 
 def test_a_superuser_adds_a_model_price_through_the_price_service(
