@@ -233,5 +233,7 @@ def test_read_only_views_refuse_raw_row_edits(
         )
         assert deleted.status_code == 403, identity
         assert admin.get(f"/admin/{identity}/export/csv").status_code == 403, identity
+        imported = admin.form(f"/admin/{identity}/import", files={"file": ("rows.csv", b"id\n9\n")})
+        assert imported.status_code == 403, identity
     edit = admin.form(f"/admin/users/edit/{user_id}", {"is_superuser": "y", "email": "x@y.z"})
     assert edit.status_code == 403

@@ -43,6 +43,7 @@ class ReadOnlyView(ModelView):
     can_edit = False
     can_delete = False
     can_export = False
+    can_import = False
     page_size = 50
     page_size_options: ClassVar[list[int]] = [25, 50, 100]
     details_template = "portico/details.html"
