@@ -137,11 +137,14 @@ def test_a_superuser_revokes_a_session_in_the_browser_and_docs_render(
     page.wait_for_url(f"{url}/admin/")
     page.screenshot(path=str(artifacts / "02-index.png"))
 
-    # The users list, then the customer's row.
-    page.goto(f"{url}/admin/users/list")
+    # The users list (through the menu), then the customer's row.
+    page.click("text=Identity")
+    page.click("a[href$='/admin/users/list']")
+    page.wait_for_url(f"{url}/admin/users/list")
     assert page.locator(f"text={customer_creds.email}").count() >= 1
     page.screenshot(path=str(artifacts / "03-users.png"), full_page=True)
-    page.goto(f"{url}/admin/users/details/{customer_id}")
+    page.click(f"a[href$='/admin/users/details/{customer_id}']")
+    page.wait_for_url(f"{url}/admin/users/details/{customer_id}")
     assert page.locator(f"text={customer_creds.email}").count() >= 1
     page.screenshot(path=str(artifacts / "04-user.png"), full_page=True)
 
