@@ -45,7 +45,7 @@ class AdminPanel:
         await self.app(scope, receive, send)
 
     async def start(self) -> None:
-        from adapters.sqlalchemy.engine import create_engine
+        from adapters.sqlalchemy.engine import READ_ONLY, create_engine
 
         db = self.context.settings.database
         self._engine = create_engine(
@@ -56,7 +56,9 @@ class AdminPanel:
             connect_timeout=db.connect_timeout_seconds,
             statement_timeout_ms=db.statement_timeout_ms,
         )
-        self.admin.session_maker.configure(bind=self._engine)
+        # The panel only reads (writes go through the services' units of work): on
+        # SQLite its transactions begin deferred, beside the one writer, never queueing.
+        self.admin.session_maker.configure(bind=self._engine.execution_options(**READ_ONLY))
 
     async def close(self) -> None:
         if self._engine is not None:
