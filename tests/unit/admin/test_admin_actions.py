@@ -365,3 +365,21 @@ def test_without_a_user_administration_service_the_action_is_a_503_page(
     response = admin.form("/admin/manage/users/42/deactivate", {"reason": "x"})
     assert response.status_code == 503
     assert "not available" in response.text
+
+
+def test_the_audit_log_is_filtered_by_action_and_actor(
+    panel: TestClient, signed_in: tuple[AdminBrowser, int]
+) -> None:
+    admin, admin_id = signed_in
+    trail = get(panel, AuditTrail)
+    call(panel, trail.record("admin.probe_one", actor_id=admin_id, target_id="one-1"))
+    call(panel, trail.record("admin.probe_two", actor_id=admin_id, target_id="two-2"))
+    call(panel, trail.record("admin.probe_one", actor_id=admin_id + 1000, target_id="three-3"))
+    by_action = admin.get("/admin/audit-log/list?action=admin.probe_one").text
+    assert "one-1" in by_action and "three-3" in by_action and "two-2" not in by_action
+    by_actor = admin.get(
+        f"/admin/audit-log/list?action=admin.probe_one&actor_id={admin_id}&actor_id_op=equals"
+    ).text
+    assert "one-1" in by_actor and "three-3" not in by_actor
+    # Read-only: no create, edit or delete on the trail.
+    assert admin.get("/admin/audit-log/create").status_code == 403
