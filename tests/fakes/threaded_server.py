@@ -15,9 +15,12 @@ from starlette.types import ASGIApp
 
 
 @contextmanager
-def serving(app: ASGIApp, name: str, *, on_stop: Callable[[], None]) -> Iterator[str]:
+def serving(
+    app: ASGIApp, name: str, *, on_stop: Callable[[], None], lifespan: str = "off"
+) -> Iterator[str]:
     """Serve `app`; yields its origin (`http://127.0.0.1:PORT`). `on_stop` runs before
-    the server is asked to exit (let streaming handlers end)."""
+    the server is asked to exit (let streaming handlers end). `lifespan="on"` runs the
+    app's lifespan in the server's thread (a whole Portico app)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
@@ -25,7 +28,7 @@ def serving(app: ASGIApp, name: str, *, on_stop: Callable[[], None]) -> Iterator
         loop="asyncio",
         http="h11",
         ws="none",
-        lifespan="off",
+        lifespan=lifespan,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=1,

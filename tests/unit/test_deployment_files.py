@@ -28,9 +28,8 @@ BACKING_SERVICES = {"postgres", "redis", "memcached", "rabbitmq"}
 # only publishes; restarted when it exits). Each says so with `disable: true`.
 WITHOUT_HEALTH_CHECK = {"migrate", "beat"}
 # Variables compose may set before their setting exists, each with the reason.
-# PORTICO_ADMIN__ALLOWED_NETWORKS: the SQLAdmin panel's allow-list (issue 13) arrives
-# with the admin entrypoint, on another branch; remove this entry once it is merged.
-NOT_YET_SETTINGS = {"PORTICO_ADMIN__ALLOWED_NETWORKS"}
+# (None now.)
+NOT_YET_SETTINGS: set[str] = set()
 
 # What an operator would put in .env: realistic values for every required variable.
 SAMPLE_ENVIRONMENT = {

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from core.audit.model import AuditEntry
 from core.shared.query import ListQuery, Page
+from core.shared.unit_of_work import UnitOfWork
 
 
 class AuditLog(Protocol):
@@ -30,3 +31,16 @@ class AuditLog(Protocol):
 
     @abstractmethod
     async def list(self, query: ListQuery) -> Page[AuditEntry]: ...
+
+
+class AuditUnitOfWork(UnitOfWork, Protocol):
+    """A transaction that can reach the audit trail (every context's unit of work can)."""
+
+    audit: AuditLog
+
+
+class AuditUnitOfWorkFactory(Protocol):
+    """Opens a new `AuditUnitOfWork` per call (`read_only` as for the other contexts)."""
+
+    @abstractmethod
+    def __call__(self, *, read_only: bool = False) -> AuditUnitOfWork: ...

@@ -133,13 +133,21 @@ class CreditService:
         idempotency_key: str,
         source: str = "",
         note: str = "",
+        actor_id: int | None = None,
     ) -> LedgerEntry | None:
-        """Take back up to `amount` (a refunded payment): what the balance holds, never
-        below zero; the entry says how much it took (None: the balance was 0, nothing
-        written). Audited with what could not be taken back."""
+        """Take back up to `amount` (a refunded payment, an operator's correction): what
+        the balance holds, never below zero; the entry says how much it took (None: the
+        balance was 0, nothing written). Audited with what could not be taken back and
+        who did it (`actor_id`, None for the system)."""
         async with self._uow() as tx:
             applied, new = await self._take_back_in(
-                tx, user_id, amount, idempotency_key=idempotency_key, source=source, note=note
+                tx,
+                user_id,
+                amount,
+                idempotency_key=idempotency_key,
+                source=source,
+                note=note,
+                actor_id=actor_id,
             )
             await tx.commit()
         if applied is not None and new:
@@ -155,11 +163,18 @@ class CreditService:
         idempotency_key: str,
         source: str = "",
         note: str = "",
+        actor_id: int | None = None,
     ) -> LedgerEntry | None:
         """`take_back` inside the caller's unit of work (the caller commits, and reports
         the reversal once it has)."""
         applied, _ = await self._take_back_in(
-            tx, user_id, amount, idempotency_key=idempotency_key, source=source, note=note
+            tx,
+            user_id,
+            amount,
+            idempotency_key=idempotency_key,
+            source=source,
+            note=note,
+            actor_id=actor_id,
         )
         return applied
 
@@ -172,6 +187,7 @@ class CreditService:
         idempotency_key: str,
         source: str,
         note: str,
+        actor_id: int | None,
     ) -> tuple[LedgerEntry | None, bool]:
         """The entry (None: nothing to take) and whether this call wrote it."""
         positive(amount)
@@ -192,7 +208,7 @@ class CreditService:
             billing_entry(
                 BillingAction.CREDITS_REVERSED,
                 now=self._clock.now(),
-                actor_id=None,
+                actor_id=actor_id,
                 target_type="user",
                 target_id=user_id,
                 amount=taken,

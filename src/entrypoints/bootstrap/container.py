@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from dependency_injector import containers, providers
 
+from core.audit.ports import AuditUnitOfWorkFactory
 from core.billing.ports import BillingUnitOfWorkFactory
 from core.conversations.ports import ChatModel, ConversationsUnitOfWorkFactory
 from core.identity.callers import CallerReader
@@ -235,6 +236,7 @@ PORTS: Mapping[type, str] = {
     BillingUnitOfWorkFactory: "unit_of_work",
     PaymentsUnitOfWorkFactory: "unit_of_work",
     ConversationsUnitOfWorkFactory: "unit_of_work",
+    AuditUnitOfWorkFactory: "unit_of_work",
     ChatModel: "chat_model",
     PaymentGateway: "payment_gateway",
     WebhookVerifier: "webhook_verifier",

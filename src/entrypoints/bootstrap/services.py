@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 import punq
 
+from core.audit.service import AuditTrail
 from core.billing.catalog import CatalogService
 from core.billing.credits import CreditService
 from core.billing.entitlements import EntitlementCache, EntitlementService
@@ -57,6 +58,8 @@ T = TypeVar("T")
 SERVICES: tuple[type, ...] = (
     # platform
     JobAdminService,
+    # audit
+    AuditTrail,
     # notifications
     NotificationService,
     # identity

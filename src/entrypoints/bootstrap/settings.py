@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from entrypoints.bootstrap.admin_settings import AdminSettings
 from entrypoints.bootstrap.http_settings import HttpSettings, MetricsSettings
 from entrypoints.bootstrap.oauth_settings import OAuthSettings
 
@@ -353,6 +354,7 @@ class Settings(BaseSettings):
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 
@@ -361,6 +363,12 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             self.secret_key = SecretStr(secrets.token_urlsafe(48))
             self._secret_key_generated = True
+        return self
+
+    @model_validator(mode="after")
+    def _admin_needs_sql(self) -> Settings:
+        if self.admin.enabled and self.database.backend != "sql":
+            raise ValueError("admin.enabled needs database.backend=sql (SQLAdmin reads tables)")
         return self
 
     @property

@@ -25,7 +25,7 @@ __all__ = ["build_parser", "main"]
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from entrypoints.http.server import serve
+    from entrypoints.asgi import serve  # the API, and the admin panel when enabled
 
     serve(settings, host=args.host, port=args.port)
     return 0

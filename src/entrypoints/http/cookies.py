@@ -1,89 +1,51 @@
-"""Session and pre-session CSRF cookies.
-
-Cookies are HttpOnly, SameSite=Lax, Path=/, without Domain; with
-`settings.cookie_secure` they are Secure and `__Host-` prefixed (browsers then refuse
-them unless Secure, Path=/ and host-only, so a sibling subdomain cannot plant one).
-"""
+"""Pre-session CSRF cookies and signed values; the session cookie itself lives in
+`entrypoints.session_cookie` (shared with the admin) and is re-exported here."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import datetime
 
-from starlette.requests import HTTPConnection, cookie_parser
 from starlette.responses import Response
 
 from core.shared.hashing import constant_time_equals
 from entrypoints.bootstrap.settings import Settings
-
-# Session tokens are URL-safe base64 (`secrets.token_urlsafe(32)` is 43 chars). Anything
-# outside this shape never reaches the session store: it is anonymous and creates nothing.
-MAX_TOKEN_LENGTH = 256
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+from entrypoints.session_cookie import (
+    MAX_TOKEN_LENGTH,
+    clear_cookie,
+    clear_session_cookie,
+    host_cookie_name,
+    looks_like_token,
+    read_cookie,
+    session_token,
+    set_cookie,
+    set_session_cookie,
+)
 
 PRE_SESSION_COOKIE = "portico_csrf"
 PRE_SESSION_MAX_AGE_SECONDS = 2 * 60 * 60
 CSRF_HEADER = "X-CSRF-Token"
 
-
-def looks_like_token(value: str | None) -> bool:
-    return value is not None and len(value) <= MAX_TOKEN_LENGTH and bool(_TOKEN.match(value))
-
-
-def read_cookie(cookie_header: str | None, name: str) -> str | None:
-    if not cookie_header:
-        return None
-    return cookie_parser(cookie_header).get(name)
-
-
-def session_token(conn: HTTPConnection, settings: Settings) -> str | None:
-    """The session cookie's value when it is well-formed (not necessarily live)."""
-    value = read_cookie(conn.headers.get("cookie"), settings.session_cookie_name)
-    return value if looks_like_token(value) else None
-
-
-def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    set_cookie(
-        response,
-        settings,
-        settings.session_cookie_name,
-        token,
-        max_age=settings.sessions.absolute_lifetime_seconds,
-    )
-
-
-def clear_session_cookie(response: Response, settings: Settings) -> None:
-    clear_cookie(response, settings, settings.session_cookie_name)
-
-
-def host_cookie_name(settings: Settings, name: str) -> str:
-    """`name`, `__Host-` prefixed when cookies are secure (see the module doc)."""
-    return f"__Host-{name}" if settings.cookie_secure else name
-
-
-def set_cookie(
-    response: Response, settings: Settings, name: str, value: str, *, max_age: int
-) -> None:
-    """Every cookie of ours: HttpOnly, SameSite=Lax, Path=/, no Domain, Secure per settings."""
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
-
-
-def clear_cookie(response: Response, settings: Settings, name: str) -> None:
-    response.delete_cookie(
-        name, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"
-    )
+__all__ = [
+    "CSRF_HEADER",
+    "MAX_TOKEN_LENGTH",
+    "PRE_SESSION_COOKIE",
+    "PreSessionTokens",
+    "TimedSigner",
+    "clear_cookie",
+    "clear_session_cookie",
+    "host_cookie_name",
+    "looks_like_token",
+    "pre_session_cookie_name",
+    "read_cookie",
+    "session_token",
+    "set_cookie",
+    "set_pre_session_cookie",
+    "set_session_cookie",
+]
 
 
 def pre_session_cookie_name(settings: Settings) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
 from entrypoints.bootstrap.settings import Settings
@@ -9,7 +11,12 @@ from entrypoints.http.app import create_app
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
-    """Serve until interrupted.
+    """Serve the API alone until interrupted (`entrypoints.asgi.serve` adds the admin)."""
+    run(create_app(settings), host=host, port=port)
+
+
+def run(app: Any, host: str, port: int) -> None:
+    """Serve `app` until interrupted.
 
     uvicorn's own proxy-header handling is off (it would trust 127.0.0.1 by default):
     the app trusts `X-Forwarded-For` only from `PORTICO_HTTP__TRUSTED_PROXIES`, so the
@@ -19,7 +26,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     and h11 where they cannot be installed). No route speaks WebSocket.
     """
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         loop="auto",

@@ -132,6 +132,17 @@ async def test_take_back_never_goes_below_zero_and_says_what_it_could_not(
     assert await world.ledger_sum(user_id) == 0
 
 
+async def test_an_operators_take_back_is_audited_with_the_operator(world: BillingWorld) -> None:
+    user_id = await _funded(world, 50)
+    await world.credits.take_back(
+        user_id, 20, idempotency_key="adjust-1", source="admin", note="mistake", actor_id=7
+    )
+    (entry,) = await world.audit(action="credits.reversed")
+    assert entry.actor_id == 7 and entry.details["amount"] == 20
+    assert entry.details["source"] == "admin"
+    assert await world.credits.balance(user_id) == 30
+
+
 # --- reservations ----------------------------------------------------------------------
 
 

@@ -91,6 +91,18 @@ def rules_of(findings: list[Finding]) -> set[str]:
 
 # (id, overrides, expected rule ids, expected severity of each)
 BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
+    (
+        "admin for every address",
+        {"admin": {"enabled": True}},
+        {"admin.allowed_networks_missing"},
+        "error",
+    ),
+    (
+        "admin allowing 0.0.0.0/0",
+        {"admin": {"enabled": True, "allowed_networks": ["10.0.0.0/8", "0.0.0.0/0"]}},
+        {"admin.allowed_networks_everyone"},
+        "error",
+    ),
     ("fake model", {"llm": {"backend": "fake"}}, {"llm.fake_model"}, "error"),
     (
         "fake default model",
@@ -383,6 +395,11 @@ BAD_CASES: list[tuple[str, dict[str, Any], set[str], str]] = [
 
 # Configurations that look suspicious but are fine: no finding at all.
 QUIET_CASES: list[tuple[str, dict[str, Any]]] = [
+    # The admin panel reachable from the operators' network only.
+    (
+        "admin from a private network",
+        {"admin": {"enabled": True, "allowed_networks": ["10.8.0.0/16"]}},
+    ),
     # A model server on the same machine (vLLM, Ollama) over plain http.
     ("local model server", {"llm": {"base_url": "http://127.0.0.1:11434/v1"}}),
     # Unix socket with peer authentication: no password needed.

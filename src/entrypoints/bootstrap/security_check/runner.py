@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import structlog
 
 from entrypoints.bootstrap.security_check import (
+    admin,
     database,
     email,
     http,
@@ -51,6 +52,7 @@ RULES: tuple[Rule, ...] = (
     stores.rate_limit_store,
     stores.rate_limits_disabled,
     http.trusted_proxies,
+    admin.admin_networks,
     stores.celery_broker_missing,
     stores.amqp_broker,
     email.email_backend,

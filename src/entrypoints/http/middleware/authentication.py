@@ -30,8 +30,8 @@ from entrypoints.http.bearer import (
     with_bearer_challenge,
 )
 from entrypoints.http.context import GENERAL_LIMIT_KEY, PRINCIPAL_KEY, Principal
-from entrypoints.http.cookies import looks_like_token, read_cookie
 from entrypoints.http.errors import domain_error_response
+from entrypoints.session_cookie import looks_like_token, read_cookie
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
