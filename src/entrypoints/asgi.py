@@ -62,15 +62,14 @@ class PorticoApp:
         return wrapped
 
 
-def create_asgi_app(settings: Settings, **admin_options: Any) -> ASGIApp:
-    """The API, composed with the admin panel when enabled (`admin_options` go to
-    `entrypoints.admin.app.build_admin`: tests)."""
+def create_asgi_app(settings: Settings) -> ASGIApp:
+    """The API, composed with the admin panel when enabled."""
     api = create_app(settings)
     if not settings.admin.enabled:
         return api
     from entrypoints.admin.app import build_admin
 
-    panel = build_admin(settings, lambda: api.state.runtime, **admin_options)
+    panel = build_admin(settings, lambda: api.state.runtime)
     return PorticoApp(api, panel)
 
 

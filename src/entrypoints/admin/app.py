@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sqladmin import Admin
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -73,10 +72,8 @@ class AdminPanel:
 def build_admin(
     settings: Settings,
     runtime_source: Callable[[], Runtime | None],
-    *,
-    user_administration: Callable[[], Any] | None = None,
 ) -> AdminPanel:
-    context = AdminContext(settings, runtime_source, user_administration)
+    context = AdminContext(settings, runtime_source)
     host = Starlette()
     middlewares = [Middleware(AdminGuard, context=context, base_path=BASE_PATH)]
     if settings.http.trusted_proxies:

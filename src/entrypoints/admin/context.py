@@ -28,8 +28,6 @@ class AdminContext:
     settings: Settings
     # The runtime lives on the API app (its lifespan starts it); None until started.
     runtime_source: Callable[[], Runtime | None]
-    # Tests: a stand-in for `core.identity.administration.UserAdministration`.
-    user_administration: Callable[[], Any] | None = None
 
     def runtime(self) -> Runtime:
         runtime = self.runtime_source()

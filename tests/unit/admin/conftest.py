@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from entrypoints.asgi import create_asgi_app
-from tests.unit.admin.support import AdminBrowser, FakeUserAdministration
+from tests.unit.admin.support import AdminBrowser
 from tests.unit.http.profiles import PROFILES, profile_settings
 
 SQL_PROFILES = [p for p in PROFILES if p.values[0] != "memory"]
@@ -26,16 +26,10 @@ def profile(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def fake_administration() -> FakeUserAdministration:
-    return FakeUserAdministration()
-
-
-@pytest.fixture
 def make_panel(
     profile: str,
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    fake_administration: FakeUserAdministration,
 ) -> Iterator[MakePanel]:
     """`make_panel(client=("10.1.2.3", 5000), admin={"allowed_networks": [...]})`."""
     counter = itertools.count()
@@ -46,7 +40,7 @@ def make_panel(
             directory.mkdir()
             admin = {"enabled": True, **overrides.pop("admin", {})}
             settings = profile_settings(profile, request, directory, admin=admin, **overrides)
-            app = create_asgi_app(settings, user_administration=lambda: fake_administration)
+            app = create_asgi_app(settings)
             return stack.enter_context(TestClient(app, client=client))
 
         yield make

@@ -4,12 +4,10 @@ browser that signs in through the panel's own form, and a fake `UserAdministrati
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.testclient import TestClient
 
-from core.identity.model import User
 from core.identity.ports import IdentityUnitOfWorkFactory
 from tests.unit.http.support import Browser, Credentials
 
@@ -86,27 +84,3 @@ class AdminBrowser(Browser):
         """A POST as the panel's pages send it: the form token in the body."""
         body = {"csrf_token": self.admin_csrf, **(data or {})}
         return self.post(url, data=body, csrf=False, follow_redirects=False, **kwargs)
-
-
-@dataclass
-class FakeUserAdministration:
-    """Stands in for `core.identity.administration.UserAdministration` (same interface)."""
-
-    calls: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
-    ended: int = 3
-
-    async def deactivate(self, user_id: int, *, actor_id: int, reason: str = "") -> User:
-        self.calls.append(("deactivate", user_id, {"actor_id": actor_id, "reason": reason}))
-        return None  # type: ignore[return-value]  # the panel does not read it
-
-    async def reactivate(self, user_id: int, *, actor_id: int) -> User:
-        self.calls.append(("reactivate", user_id, {"actor_id": actor_id}))
-        return None  # type: ignore[return-value]
-
-    async def verify_email(self, user_id: int, *, actor_id: int) -> User:
-        self.calls.append(("verify_email", user_id, {"actor_id": actor_id}))
-        return None  # type: ignore[return-value]
-
-    async def end_sessions(self, user_id: int, *, actor_id: int) -> int:
-        self.calls.append(("end_sessions", user_id, {"actor_id": actor_id}))
-        return self.ended

@@ -4,9 +4,7 @@ the user actions (`UserAdministration`, a fake here), a dead job retried."""
 
 from __future__ import annotations
 
-import sys
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +24,6 @@ from core.platform.jobs import Outbox
 from core.shared.query import ListQuery, PageRequest, parse_filters
 from tests.unit.admin.support import (
     AdminBrowser,
-    FakeUserAdministration,
     call,
     get,
     make_superuser,
@@ -233,32 +230,49 @@ def test_a_superuser_revokes_a_session_through_the_session_service(
     assert again.status_code == 404
 
 
-@pytest.mark.parametrize(
-    ("action", "form", "expected"),
-    [
-        ("deactivate", {"reason": "fraud"}, ("deactivate", {"reason": "fraud"})),
-        ("reactivate", {}, ("reactivate", {})),
-        ("verify-email", {}, ("verify_email", {})),
-        ("end-sessions", {}, ("end_sessions", {})),
-    ],
-)
-def test_the_user_actions_call_user_administration_with_the_operator(
-    panel: TestClient,
-    signed_in: tuple[AdminBrowser, int],
-    fake_administration: FakeUserAdministration,
-    action: str,
-    form: dict[str, str],
-    expected: tuple[str, dict[str, str]],
+def test_the_user_actions_go_through_user_administration_with_the_operator(
+    panel: TestClient, signed_in: tuple[AdminBrowser, int]
 ) -> None:
     admin, admin_id = signed_in
-    response = admin.form(f"/admin/manage/users/42/{action}", form)
+    customer = Browser(panel)
+    credentials = customer.signup()
+    customer_id = user_id_of(customer)
+    assert customer.me().status_code == 200
+
+    # Deactivated: signed out at once, and no new sign-in.
+    response = admin.form(f"/admin/manage/users/{customer_id}/deactivate", {"reason": "fraud"})
     assert response.status_code == 303
-    name, extra = expected
-    assert fake_administration.calls == [(name, 42, {"actor_id": admin_id, **extra})]
-    # Without the token, nothing is called.
-    refused = admin.post(f"/admin/manage/users/42/{action}", data=form, csrf=False)
+    assert customer.me().status_code == 401
+    assert Browser(panel).login(credentials.email, credentials.password).status_code == 401
+    deactivated = audit_entries(panel, action="account.deactivated", actor_id=admin_id)
+    assert [e.target_id for e in deactivated] == [str(customer_id)]
+
+    # Reactivated: the account signs in again.
+    assert admin.form(f"/admin/manage/users/{customer_id}/reactivate").status_code == 303
+    again = Browser(panel)
+    assert (
+        again.login(credentials.email, credentials.password).status_code == 200
+        and again.me().status_code == 200
+    )
+
+    # Email verified by the operator.
+    assert admin.form(f"/admin/manage/users/{customer_id}/verify-email").status_code == 303
+    assert again.me().json()["email_verified"] is True
+    verified = audit_entries(panel, action="account.email_verified", actor_id=admin_id)
+    assert [e.target_id for e in verified] == [str(customer_id)]
+
+    # Every session ended.
+    assert admin.form(f"/admin/manage/users/{customer_id}/end-sessions").status_code == 303
+    assert again.me().status_code == 401
+    ended = audit_entries(panel, action="account.sessions_ended", actor_id=admin_id)
+    assert len(ended) == 1
+
+    # Without the form token nothing happens.
+    signed = Browser(panel)
+    assert signed.login(credentials.email, credentials.password).status_code == 200
+    refused = admin.post(f"/admin/manage/users/{customer_id}/end-sessions", data={}, csrf=False)
     assert refused.status_code == 403
-    assert len(fake_administration.calls) == 1
+    assert signed.me().status_code == 200
 
 
 def test_a_dead_job_is_retried_through_the_job_admin_service(
@@ -348,23 +362,6 @@ def _latest_event(panel: TestClient) -> str:
             return str(found.scalars().first())
 
     return call(panel, latest())  # type: ignore[no-any-return]
-
-
-def test_without_a_user_administration_service_the_action_is_a_503_page(
-    panel: TestClient, signed_in: tuple[AdminBrowser, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A build without `core.identity.administration`: the action says so, changes nothing."""
-    admin, _admin_id = signed_in
-    views = panel.app.admin.admin.views  # type: ignore[attr-defined]
-    manage = next(v for v in views if v.identity.startswith("user-"))
-    owner = type(manage)._admin_ref
-    monkeypatch.setattr(
-        owner, "portico_context", replace(owner.portico_context, user_administration=None)
-    )
-    monkeypatch.setitem(sys.modules, "core.identity.administration", None)  # import fails
-    response = admin.form("/admin/manage/users/42/deactivate", {"reason": "x"})
-    assert response.status_code == 503
-    assert "not available" in response.text
 
 
 def test_the_audit_log_is_filtered_by_action_and_actor(

@@ -121,25 +121,25 @@ class UserManageView(BaseView):
     async def _deactivate(self, request: Request, user_id: int, form: dict[str, str]) -> str:
         reason = form.get("reason", "").strip()[:_REASON_MAX]
         await resolve_administration(context_of(self)).deactivate(
-            user_id, actor_id=actor_id(request), reason=reason
+            user_id, actor_id=actor_id(request), reason=reason, client=client_info(request)
         )
         return "User deactivated; their sessions and tokens ended."
 
     async def _reactivate(self, request: Request, user_id: int, form: dict[str, str]) -> str:
         await resolve_administration(context_of(self)).reactivate(
-            user_id, actor_id=actor_id(request)
+            user_id, actor_id=actor_id(request), client=client_info(request)
         )
         return "User reactivated."
 
     async def _verify_email(self, request: Request, user_id: int, form: dict[str, str]) -> str:
         await resolve_administration(context_of(self)).verify_email(
-            user_id, actor_id=actor_id(request)
+            user_id, actor_id=actor_id(request), client=client_info(request)
         )
         return "Email marked verified."
 
     async def _end_sessions(self, request: Request, user_id: int, form: dict[str, str]) -> str:
         count = await resolve_administration(context_of(self)).end_sessions(
-            user_id, actor_id=actor_id(request)
+            user_id, actor_id=actor_id(request), client=client_info(request)
         )
         return f"{count} session(s) ended."
 
