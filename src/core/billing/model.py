@@ -17,7 +17,8 @@ from core.shared.errors import RuleViolationError
 
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 # Features may name things with their own punctuation: `model:gpt-4o-mini`.
-_FEATURE = re.compile(r"[a-z][a-z0-9_.:-]{0,99}\Z")
+# Up to 210 characters: `model:` and a model name of up to 200 (`core.conversations`).
+_FEATURE = re.compile(r"[a-z][a-z0-9_.:/-]{0,209}\Z")
 MAX_NAME_LENGTH = 200
 MAX_REASON_LENGTH = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -71,9 +72,11 @@ def _check_limits(limits: Mapping[str, LimitSpec]) -> dict[str, LimitSpec]:
 
 
 def check_feature(value: str) -> str:
-    """`value` if it is a feature: a lowercase letter, then letters, digits and `_.:-`."""
+    """`value` if it is a feature: a lowercase letter, then letters, digits and `_.:/-`."""
     if not isinstance(value, str) or not _FEATURE.match(value):
-        raise RuleViolationError("A feature is lowercase letters, digits and _.:-", field="feature")
+        raise RuleViolationError(
+            "A feature is lowercase letters, digits and _.:/-", field="feature"
+        )
     return value
 
 

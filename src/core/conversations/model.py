@@ -7,6 +7,7 @@ Tokens and costs are integers; a cost is micro-units of the price's currency (1 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -20,14 +21,21 @@ MAX_CONTENT_LENGTH = 100_000
 MAX_MODEL_LENGTH = 200
 MAX_CLIENT_MESSAGE_ID_LENGTH = 100
 TOKENS_PER_MILLION = 1_000_000
+# What a model name may hold (each model is also the feature `model:<name>`).
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+_MODEL = re.compile(MODEL_NAME_PATTERN.replace("$", r"\Z"))
 
 
 def check_model_name(model: str) -> str:
     """A model's name as providers spell it (`gpt-4o-mini`, `meta-llama/Llama-3-8B`)."""
     if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL_LENGTH:
         raise RuleViolationError("A model name has 1 to 200 characters.", field="model")
-    if any(ch.isspace() for ch in model):
-        raise RuleViolationError("A model name has no spaces.", field="model")
+    if not _MODEL.match(model):
+        # Each model is also a feature (`model:<name>`, lowercased): what a feature allows.
+        raise RuleViolationError(
+            "A model name is letters, digits and _.:/- (starting with a letter or digit).",
+            field="model",
+        )
     return model
 
 

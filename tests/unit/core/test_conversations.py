@@ -11,7 +11,7 @@ import pytest
 
 from adapters.openai.fake import ScriptedChatModel
 from core.billing.errors import FeatureNotInTierError, InsufficientCreditsError, LimitReachedError
-from core.billing.model import LimitSpec, Period, Tier
+from core.billing.model import LimitSpec, Period, Tier, model_feature
 from core.conversations.errors import (
     ConversationNotFoundError,
     ModelUnavailableError,
@@ -20,6 +20,7 @@ from core.conversations.errors import (
 )
 from core.conversations.model import ChatDelta, MessageState, ModelPrice, Role
 from core.conversations.sending import SendResult
+from core.shared.errors import RuleViolationError
 from tests.unit.core.conversations_world import ConversationsWorld
 
 MAX_OUTPUT = 50
@@ -257,3 +258,15 @@ async def test_usage_sums_replies_per_model_and_per_day(world: ConversationsWorl
     assert by_model.credits_charged == first.reply.credits_charged + second.reply.credits_charged
     days = await world.conversations.usage(user, since=since, until=until, group_by="day")
     assert [d.messages for d in days] == [1, 1]
+
+
+async def test_a_model_name_is_one_a_feature_can_name(world: ConversationsWorld) -> None:
+    """Each model is an entitlement (`model:<name>`), so a conversation takes only names
+    that feature can spell: refused at creation, never at the first message."""
+    user = await world.funded()
+    for name in ("meta-llama/Llama-3-8B-Instruct", "llama3:8b", "gpt-4o-mini"):
+        conversation = await world.conversations.create(user, model=name)
+        assert model_feature(conversation.model) == f"model:{name.lower()}"
+    for name in ("gpt 4", "modèle", "-leading-dash", "a" * 201, "émoji🙂"):
+        with pytest.raises(RuleViolationError):
+            await world.conversations.create(user, model=name)

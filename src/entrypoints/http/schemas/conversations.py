@@ -14,6 +14,7 @@ from core.conversations.model import (
     MAX_MODEL_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TITLE_LENGTH,
+    MODEL_NAME_PATTERN,
     Conversation,
     Message,
     UsageTotal,
@@ -28,8 +29,9 @@ class ConversationCreate(BaseModel):
         None,
         min_length=1,
         max_length=MAX_MODEL_LENGTH,
-        pattern=r"^\S+$",
-        description="Unset: the default model (PORTICO_LLM__DEFAULT_MODEL).",
+        pattern=MODEL_NAME_PATTERN,
+        description="Unset: the default model (PORTICO_LLM__DEFAULT_MODEL). Letters, digits "
+        "and _.:/- (each model is also the feature `model:<name>`).",
     )
     system_prompt: str = Field("", max_length=MAX_SYSTEM_PROMPT_LENGTH)
 
