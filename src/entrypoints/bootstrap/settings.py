@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from entrypoints.bootstrap.http_settings import HttpSettings, MetricsSettings
 from entrypoints.bootstrap.oauth_settings import OAuthSettings
+from entrypoints.bootstrap.tracing_settings import TracingSettings
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/portico.db"
 
@@ -353,6 +354,7 @@ class Settings(BaseSettings):
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 
