@@ -100,7 +100,6 @@ class Tracing:
             ):
                 await handler(job)
 
-        traced.__qualname__ = getattr(handler, "__qualname__", name)
         return traced
 
     def shutdown(self) -> None:
