@@ -12,6 +12,7 @@ extension point `PORTICO_JOBS__EXTRA_HANDLERS`.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 import urllib.request
@@ -442,3 +443,43 @@ async def test_a_worker_process_serves_its_own_metrics_on_its_port(
 def _scrape(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as answer:
         return str(answer.read().decode())
+
+
+async def test_a_worker_process_traces_its_job_runs(
+    database: str,
+    redis_url: str,
+    tmp_path: Path,
+    runtimes: Callable[..., Awaitable[Runtime]],
+) -> None:
+    # Tracing starts in the pool child after the fork (its runtime's resource); the
+    # console exporter prints its spans, one JSON line each, into the worker's log.
+    tracing = {"enabled": True, "exporter": "console", "service_name": "portico-worker"}
+    with redis_broker(redis_url, "tracing") as broker:
+        worker = start_worker(
+            {**job_settings(database, broker), "tracing": tracing}, tmp_path / "worker.log"
+        )
+        try:
+            runtime = await runtimes(database, broker)
+            key = unique("traced")
+            await enqueue(runtime, "probe.effect", key, {"n": key})
+            await eventually(
+                in_status(runtime, database, key, JobStatus.DONE), f"job {key} done", worker
+            )
+
+            async def job_span() -> dict[str, Any] | None:
+                # The batch is exported within 5 s of the run.
+                for line in worker.text().splitlines():
+                    if line.startswith('{"name": "job probe.effect"'):
+                        span: dict[str, Any] = json.loads(line)
+                        return span
+                return None
+
+            span = await eventually(job_span, "the job's span in the worker's output", worker)
+        finally:
+            worker.stop()
+    state = await job_state(runtime, database, key)
+    assert state is not None
+    assert span["attributes"]["portico.job.name"] == "probe.effect"
+    assert span["attributes"]["portico.job.id"] == state.id
+    assert span["attributes"]["portico.job.attempt"] == 1
+    assert span["resource"]["attributes"]["service.name"] == "portico-worker"

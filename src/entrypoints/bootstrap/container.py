@@ -65,10 +65,13 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- resources -----------------------------------------------------------------
-    engine = providers.Resource(resources.engine, settings)
+    # The tracer provider (None with tracing off); the engine and Redis are instrumented
+    # on it when they open.
+    tracing = providers.Resource(resources.tracing, settings)
+    engine = providers.Resource(resources.engine, settings, tracing)
     # One client (one pool) for sessions, cache and rate limits: one keyspace, apart by
     # key prefix.
-    redis = providers.Resource(resources.redis, settings)
+    redis = providers.Resource(resources.redis, settings, tracing)
     memcached = providers.Resource(resources.memcached, settings)
     # One bound for every Memcached call of the process: no more calls than connections.
     memcached_offload = providers.Singleton(

@@ -94,8 +94,12 @@ def _orjson_bytes(value: Any, **_: Any) -> bytes:
     return orjson.dumps(value, default=str)
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    """Idempotent; safe to call once per runtime start."""
+def configure_logging(level: str = "INFO", *, json: bool = True, trace_ids: bool = False) -> None:
+    """Idempotent; safe to call once per runtime start (each call sets the whole chain).
+
+    `trace_ids` (tracing enabled): every line written inside a span carries its
+    `trace_id` and `span_id`. Off, OpenTelemetry is not imported.
+    """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -110,32 +114,38 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.processors.JSONRenderer(serializer=_orjson_bytes) if json else text_renderer
     )
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    context: list[Any] = [add_request_id]
+    if trace_ids:
+        from entrypoints.bootstrap.tracing import add_trace_ids
+
+        context.append(add_trace_ids)
     root = logging.getLogger()
     root.setLevel(numeric)
-    if not any(isinstance(h, _StdoutHandler) for h in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h, _StdoutHandler)), None)
+    if handler is None:
         handler = _StdoutHandler()
-        handler.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                foreign_pre_chain=[
-                    structlog.stdlib.add_log_level,
-                    structlog.stdlib.add_logger_name,
-                    structlog.stdlib.ExtraAdder(),
-                    add_request_id,
-                    timestamper,
-                ],
-                processors=[
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    redact_secrets,
-                    structlog.processors.format_exc_info,
-                    text_renderer,
-                ],
-            )
-        )
         root.addHandler(handler)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+                *context,
+                timestamper,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_secrets,
+                structlog.processors.format_exc_info,
+                text_renderer,
+            ],
+        )
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            add_request_id,
+            *context,
             structlog.processors.add_log_level,
             timestamper,
             redact_secrets,

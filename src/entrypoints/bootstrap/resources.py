@@ -4,6 +4,7 @@ unselected one is never imported (see `lazy.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +15,25 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from entrypoints.bootstrap.tracing import Tracing
 
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+
+async def tracing(settings: Settings) -> AsyncIterator[Tracing | None]:
+    """The runtime's tracer provider, or None with tracing off (nothing imported).
+    At shutdown what is batched is exported, off the event loop."""
+    if not settings.tracing.enabled:
+        yield None
+        return
+    from entrypoints.bootstrap.tracing import start_tracing
+
+    started = start_tracing(settings.tracing)
+    try:
+        yield started
+    finally:
+        await asyncio.to_thread(started.shutdown)
+
+
+async def engine(settings: Settings, tracing: Tracing | None = None) -> AsyncIterator[AsyncEngine]:
     from adapters.sqlalchemy.engine import create_engine
 
     db = settings.database
@@ -28,13 +46,15 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
         statement_timeout_ms=db.statement_timeout_ms,
         echo=settings.debug,
     )
+    if tracing is not None:
+        tracing.instrument_engine(created)
     try:
         yield created
     finally:
         await created.dispose()
 
 
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
+async def redis(settings: Settings, tracing: Tracing | None = None) -> AsyncIterator[Redis]:
     if not settings.redis.url:
         raise ValueError("PORTICO_REDIS__URL must be set when a Redis backend is selected")
     from adapters.redis.client import create_redis
@@ -45,6 +65,8 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
         socket_timeout=settings.redis.socket_timeout_seconds,
         max_connections=settings.redis.max_connections,
     )
+    if tracing is not None:
+        tracing.instrument_redis(client)
     try:
         yield client
     finally:

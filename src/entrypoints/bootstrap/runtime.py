@@ -32,6 +32,7 @@ from entrypoints.bootstrap.allocator import tune_allocator
 from entrypoints.bootstrap.container import Container, build_container, port_providers
 from entrypoints.bootstrap.jobs import PERIODIC_JOBS, job_handlers
 from entrypoints.bootstrap.logging import configure_logging
+from entrypoints.bootstrap.otel_imports import opentelemetry_imports
 from entrypoints.bootstrap.policies import build_policies
 from entrypoints.bootstrap.security_check import startup_check
 from entrypoints.bootstrap.services import Services, build_services
@@ -39,6 +40,8 @@ from entrypoints.bootstrap.settings import Settings
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from entrypoints.bootstrap.tracing import Tracing
 
 log = structlog.get_logger("portico.bootstrap")
 
@@ -68,7 +71,7 @@ class Runtime:
 
     `telemetry` is the process's `Telemetry` (per-request callers read it here, not by
     type); `metrics_registry` holds its Prometheus families, for `/metrics` and the
-    worker's metrics port.
+    worker's metrics port. `tracing` is its tracer provider, None with tracing off.
     """
 
     settings: Settings
@@ -77,6 +80,7 @@ class Runtime:
     telemetry: Telemetry
     metrics_registry: CollectorRegistry
     probes: Mapping[str, ReadinessProbe] = field(default_factory=dict)
+    tracing: Tracing | None = None
     # What serves each probed dependency, by name (reported beside its state).
     backends: Mapping[str, str] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
@@ -148,13 +152,16 @@ async def start_runtime(
     With `PORTICO_ENV=production` the security check runs first and raises
     `SecurityCheckFailed` (listing every problem) before anything starts.
     """
-    configure_logging(settings.log_level)
+    opentelemetry_imports(settings.tracing)
+    configure_logging(settings.log_level, trace_ids=settings.tracing.enabled)
     tune_allocator()
     if settings.is_production:
         # Before anything is built, so a refused start opens no connection and no file.
         startup_check(settings)
     container = container or build_container(settings)
     try:
+        # First, so the engine and Redis are instrumented as they open.
+        tracing: Tracing | None = await _provide(container.tracing)
         ports = {kind: await _provide(p) for kind, p in port_providers(container).items()}
         if settings.database.backend == "sql" and settings.database.auto_create:
             from adapters.sqlalchemy.schema import create_tables
@@ -162,7 +169,7 @@ async def start_runtime(
             await create_tables(await _provide(container.engine))
         services = build_services(ports, build_policies(settings))
         probes, backends, probe_closers = await _readiness_probes(settings, container, services)
-        jobs = _job_runner(settings, services)
+        jobs = _job_runner(settings, services, tracing)
     except BaseException:
         await _shutdown(container)
         raise
@@ -180,6 +187,7 @@ async def start_runtime(
         telemetry=services.get(Telemetry),
         metrics_registry=await _provide(container.metrics_registry),
         probes=probes,
+        tracing=tracing,
         backends=backends,
         _closers=closers,
     )
@@ -198,8 +206,11 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _job_runner(settings: Settings, services: Services) -> JobRunner:
+def _job_runner(settings: Settings, services: Services, tracing: Tracing | None) -> JobRunner:
     inline = settings.jobs.runner == "inline"
+    handlers = job_handlers(services, settings)
+    if tracing is not None:
+        handlers = tracing.trace_job_handlers(handlers)
     return JobRunner(
         outbox=services.get(Outbox),
         dispatcher=services.get(JobDispatcher),
@@ -208,7 +219,7 @@ def _job_runner(settings: Settings, services: Services) -> JobRunner:
         policy=services.get(JobPolicy),
         wakeup=services.get(JobWakeup),
         admin=services.get(JobAdminService),
-        handlers=job_handlers(services, settings),
+        handlers=handlers,
         periodic=PERIODIC_JOBS,
         telemetry=services.get(Telemetry),
     )

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from entrypoints.bootstrap.admin_settings import AdminSettings
 from entrypoints.bootstrap.http_settings import HttpSettings, MetricsSettings
 from entrypoints.bootstrap.oauth_settings import OAuthSettings
+from entrypoints.bootstrap.tracing_settings import TracingSettings
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/portico.db"
 
@@ -355,6 +356,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     _secret_key_generated: bool = PrivateAttr(default=False)
 

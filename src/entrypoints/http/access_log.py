@@ -9,6 +9,9 @@ writes a second instead of a system call per request, whatever buffering stdout 
 (`PYTHONUNBUFFERED=1` makes every write one). A batch never splits a line; relative to
 other log lines an access line may come up to that interval late. `flush` writes what
 is pending (at shutdown, and for tests that read the output).
+
+With tracing enabled the line also carries the request's `trace_id` and `span_id`, read
+when the line is made (inside the request's server span), not when it is written.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,12 +30,16 @@ import orjson
 FLUSH_INTERVAL_SECONDS = 0.1
 MAX_PENDING_BYTES = 64 * 1024
 
+# The current span's (trace id, span id) in hex, or None outside a span.
+TraceIds = Callable[[], tuple[str, str] | None]
+
 
 class AccessLog:
     """Writes `http_request` lines when the root logger's level lets INFO through (read
     at the first line: logging is configured when the runtime starts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trace_ids: TraceIds | None = None) -> None:
+        self._trace_ids = trace_ids
         self._enabled: bool | None = None
         self._pending = bytearray()
         self._flushed_at = 0.0
@@ -51,20 +59,20 @@ class AccessLog:
             self._enabled = logging.getLogger().isEnabledFor(logging.INFO)
         if not self._enabled:
             return
-        self._pending += orjson.dumps(
-            {
-                "event": "http_request",
-                "level": "info",
-                "timestamp": datetime.now(UTC),
-                "request_id": request_id,
-                "method": method,
-                "route": route,
-                "status": status,
-                "duration_ms": duration_ms,
-                "user_id": user_id,
-            },
-            option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z,
-        )
+        line = {
+            "event": "http_request",
+            "level": "info",
+            "timestamp": datetime.now(UTC),
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "user_id": user_id,
+        }
+        if self._trace_ids is not None and (ids := self._trace_ids()) is not None:
+            line["trace_id"], line["span_id"] = ids
+        self._pending += orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z)
         if self._flush_scheduled and len(self._pending) < MAX_PENDING_BYTES:
             return
         now = time.monotonic()

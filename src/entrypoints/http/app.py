@@ -24,9 +24,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from entrypoints.bootstrap.otel_imports import opentelemetry_imports
 from entrypoints.bootstrap.runtime import start_runtime
 from entrypoints.bootstrap.settings import Settings
-from entrypoints.http.access_log import AccessLog
+from entrypoints.http.access_log import AccessLog, TraceIds
 from entrypoints.http.cookies import PreSessionTokens, pre_session_cookie_name
 from entrypoints.http.docs import DOCS_CSP, docs_routes
 from entrypoints.http.endpoints import Access, Endpoint
@@ -64,6 +65,10 @@ class PorticoStarlette(Starlette):
         for cls, args, kwargs in reversed(stack):
             app = cls(app, *args, **kwargs)
         return app
+
+
+# Probes and scrapes: frequent, and nothing to see in a trace.
+UNTRACED_PATHS = ("/health", "/ready", "/metrics")
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -137,6 +142,13 @@ def build_middleware(
         cors = cors_middleware(settings.http.cors_origins)
         if cors is not None:
             stack.insert(1, cors)
+    if settings.tracing.enabled:
+        # Imported only when enabled. Outside everything, so the server span covers the
+        # whole request and every log line (the access log's too) is written inside it;
+        # inside the proxy headers (below), so the span records the real client.
+        from entrypoints.bootstrap.tracing_http import HttpTracing
+
+        stack.insert(0, Middleware(HttpTracing, excluded_paths=UNTRACED_PATHS))
     if settings.http.trusted_proxies:
         # Outermost, so every layer (rate limits, audit, sessions list) sees the client.
         stack.insert(
@@ -145,7 +157,17 @@ def build_middleware(
     return stack
 
 
+def _trace_ids(settings: Settings) -> TraceIds | None:
+    """What gives the access log its trace ids: nothing (and no import) with tracing off."""
+    if not settings.tracing.enabled:
+        return None
+    from entrypoints.bootstrap.tracing import current_trace_ids
+
+    return current_trace_ids
+
+
 def create_app(settings: Settings, *, container: Container | None = None) -> Starlette:
+    opentelemetry_imports(settings.tracing)
     endpoints = all_endpoints()
     spec = new_spec(settings)
     routes = build_routes(spec, endpoints)
@@ -179,7 +201,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Sta
         routes.extend(fake_gateway_routes())
 
     metrics = HttpMetrics()
-    access_log = AccessLog()
+    access_log = AccessLog(trace_ids=_trace_ids(settings))
     pre_session_tokens = PreSessionTokens(settings.secret())
 
     @asynccontextmanager

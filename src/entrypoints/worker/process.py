@@ -4,7 +4,9 @@ Celery tasks are synchronous functions, while the services are async and hold po
 (database engine, Redis) bound to the loop they were created on. So each worker process
 keeps ONE `asyncio.Runner` for its whole life, creates the runtime inside it after the
 fork, and runs every task's coroutine on it; `asyncio.run()` per task would create a new
-loop each time and break the pools (PITFALLS: Celery). With `PORTICO_WORKER__METRICS_PORT`
+loop each time and break the pools (PITFALLS: Celery). Tracing (`PORTICO_TRACING__*`) is
+part of the runtime, so each process starts its own tracer provider and export thread
+after the fork, never in the parent. With `PORTICO_WORKER__METRICS_PORT`
 set, the process also serves its telemetry (`metrics.py`).
 """
 
@@ -15,6 +17,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from entrypoints.bootstrap.otel_imports import opentelemetry_imports
 from entrypoints.bootstrap.runtime import Runtime, start_runtime
 from entrypoints.bootstrap.settings import Settings
 from entrypoints.worker.metrics import serve_metrics
@@ -54,8 +57,11 @@ _settings: Settings | None = None
 
 
 def configure(settings: Settings) -> None:
-    """Remember the settings the process's runtime will be built from."""
+    """Remember the settings the process's runtime will be built from (tracing, when
+    enabled, starts with it: in each prefork child, after the fork). With tracing off,
+    OpenTelemetry is kept out before Celery imports its broker's client."""
     global _settings
+    opentelemetry_imports(settings.tracing)
     _settings = settings
 
 
