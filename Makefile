@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# pytest-xdist workers (`auto`: one per CPU; `0`: in this process, e.g. with --pdb).
+PYTEST_WORKERS ?= auto
 
 .PHONY: install run migrate seed test test-http-edge lint typecheck format clean worker beat bench
 
@@ -48,7 +50,7 @@ typecheck: install
 
 # Pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -59,7 +61,7 @@ EDGE_BACKEND ?= redis
 EDGE_PROFILES ?= memory
 test-http-edge: install
 	PORTICO_TEST_EDGE_BACKEND=$(EDGE_BACKEND) PORTICO_TEST_PROFILES=$(EDGE_PROFILES) \
-		$(BIN)/pytest tests/unit/http $(PYTEST_ARGS); \
+		$(BIN)/pytest -n $(PYTEST_WORKERS) tests/unit/http $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 
