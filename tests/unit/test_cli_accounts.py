@@ -316,6 +316,21 @@ def test_db_current_says_whether_the_database_is_migrated(
     assert "up to date" in capsys.readouterr().out
 
 
+def test_db_downgrade_needs_its_revision_named_and_goes_one_step_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env(monkeypatch, tmp_path / "migrated.db", auto_create=False)
+    assert main(["db", "upgrade"]) == 0
+    with pytest.raises(SystemExit) as usage:  # no default: never every table by accident
+        main(["db", "downgrade"])
+    assert usage.value.code == 2
+    capsys.readouterr()
+    assert main(["db", "downgrade", "-1"]) == 0
+    assert main(["db", "current", "--json"]) == 1
+    one_back = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert one_back["current"] and one_back["current"] != one_back["heads"]
+
+
 def test_db_upgrade_to_an_unknown_revision_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,8 +25,8 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
             print(f"upgraded to {args.revision or 'head'}")
             return EXIT_OK
         if args.action == "downgrade":
-            migrations.downgrade(settings, args.revision or "base")
-            print(f"downgraded to {args.revision or 'base'}")
+            migrations.downgrade(settings, args.revision)
+            print(f"downgraded to {args.revision}")
             return EXIT_OK
         state = migrations.state(settings)
         if args.json:
@@ -74,8 +74,11 @@ def add_database_commands(commands: Any) -> None:
     actions = db.add_subparsers(dest="action", required=True)
     upgrade = actions.add_parser("upgrade", help="migrate up (to head by default)")
     upgrade.add_argument("revision", nargs="?", help="target revision (default: head)")
-    downgrade = actions.add_parser("downgrade", help="migrate down (to base by default)")
-    downgrade.add_argument("revision", nargs="?", help="target revision (default: base)")
+    # No default: dropping every table takes asking for `base` by name.
+    downgrade = actions.add_parser("downgrade", help="migrate down to REVISION")
+    downgrade.add_argument(
+        "revision", help="target revision: an id, -1 for one step back, base for none"
+    )
     current = actions.add_parser(
         "current", help="the database's revision (exit 1 when it is not the head)"
     )
