@@ -32,7 +32,7 @@ class LogSafety:
         self.checked = [path.resolve() for path in checked]
         self.capture = LogCapture()
         self._patches = pytest.MonkeyPatch()
-        self._level_pin: pytest.MonkeyPatch | None = None
+        self._record_patches: pytest.MonkeyPatch | None = None
         self._installed = False
 
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -63,13 +63,13 @@ class LogSafety:
     ) -> Generator[None, object, object]:
         if not self.is_checked(item):
             return (yield)
-        self._pin_root_level()
+        self._make_every_record()
         self.capture.start()
         try:
             return (yield)
         finally:
             self.capture.stop()
-            self._unpin_root_level()
+            self._restore_logging()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -87,7 +87,7 @@ class LogSafety:
         """What leaked into this test's log output."""
         return find_leaks(self.capture.text(), REGISTRY)
 
-    def _pin_root_level(self) -> None:
+    def _make_every_record(self) -> None:
         """Every record is made, from DEBUG up, as if the root logger were at DEBUG; the
         capture sees them all, and every other handler only what it would without this.
 
@@ -111,20 +111,20 @@ class LogSafety:
         def is_enabled_for(logger: logging.Logger, level: int) -> bool:
             return logger.manager.disable < level and level >= level_of(logger, logging.DEBUG)
 
-        def pinned_call_handlers(logger: logging.Logger, record: logging.LogRecord) -> None:
+        def handlers_as_configured(logger: logging.Logger, record: logging.LogRecord) -> None:
             if record.levelno >= level_of(logger, root.level):
                 call_handlers(logger, record)
             elif record.levelno >= capture_handler.level:
                 capture_handler.handle(record)
 
-        self._level_pin = pytest.MonkeyPatch()
-        self._level_pin.setattr(logging.Logger, "isEnabledFor", is_enabled_for)
-        self._level_pin.setattr(logging.Logger, "callHandlers", pinned_call_handlers)
+        self._record_patches = pytest.MonkeyPatch()
+        self._record_patches.setattr(logging.Logger, "isEnabledFor", is_enabled_for)
+        self._record_patches.setattr(logging.Logger, "callHandlers", handlers_as_configured)
 
-    def _unpin_root_level(self) -> None:
-        if self._level_pin is not None:
-            self._level_pin.undo()
-            self._level_pin = None
+    def _restore_logging(self) -> None:
+        if self._record_patches is not None:
+            self._record_patches.undo()
+            self._record_patches = None
 
 
 def _describe(leaks: list[Leak]) -> str:
