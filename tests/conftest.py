@@ -6,13 +6,24 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from entrypoints.bootstrap.settings import Settings
 from tests.databases import fresh_postgres_database
 from tests.environment import developer_variables
+from tests.log_safety.plugin import LogSafety
 from tests.services import RABBITMQ_URL, REDIS_TEST_DB, REDIS_URL, need, reachable
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The log-safety check (tests/log_safety): what these suites log holds no secret."""
+    config.pluginmanager.register(
+        LogSafety(checked=[TESTS / "integration", TESTS / "unit" / "http"]), "log_safety"
+    )
 
 
 def _settings_classes() -> list[type[Settings]]:
