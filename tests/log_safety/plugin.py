@@ -5,8 +5,8 @@ names tests/integration and tests/unit/http) or carries `@pytest.mark.log_safety
 From the start of its setup to the end of its teardown, every record from DEBUG up is
 made and reaches the capture (other handlers see what they would without it), and
 the capture collects what is logged (whatever pytest's own capture does: `-s`, capsys).
-A secret of the registry, or a secret-shaped string, in that text fails the test at
-teardown with what leaked and where.
+A secret of the registry (those made or handed over since the test began), or a
+secret-shaped string, in that text fails the test at teardown with what leaked and where.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ class LogSafety:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
+        # Each test is searched for the secrets of its own run: a value another test made
+        # (a fuzzer's "password" such as `conversation_id`) is no secret here, and found
+        # in any DDL it would fail tests that leaked nothing.
+        REGISTRY.clear()
         if not self.is_checked(item):
             return (yield)
         self._make_every_record()

@@ -46,6 +46,12 @@ class SecretRegistry:
                 window = value[offset : offset + MIN_LENGTH]
                 self._by_window.setdefault(window, []).append(value)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._sources.clear()
+            self._by_window.clear()
+            self._short.clear()
+
     def __contains__(self, value: str) -> bool:
         return value in self._sources
 

@@ -316,3 +316,15 @@ def test_a_leaking_test_fails_at_teardown_naming_what_leaked(pytester: pytest.Py
             "*a JWT: ...*token eyJh<*",
         ]
     )
+
+
+def test_a_cleared_registry_searches_for_nothing_it_held() -> None:
+    registry = SecretRegistry()
+    registry.add("conversation_id", "a password")
+    registry.add("a-much-longer-secret-value-0123456789", "a token")
+    assert registry.found_in("CREATE TABLE messages (conversation_id INTEGER)")
+    registry.clear()
+    assert len(registry) == 0
+    assert registry.found_in("conversation_id a-much-longer-secret-value-0123456789") == []
+    registry.add("conversation_id", "a password")  # usable again
+    assert registry.found_in("x conversation_id y") == ["conversation_id"]
