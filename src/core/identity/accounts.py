@@ -126,7 +126,8 @@ class AccountService:
         return user
 
     async def get_by_email(self, email: str) -> User:
-        """The active account with this address (operators' tools; `UserNotFoundError`)."""
+        """The account with this address, active or deactivated (operators' tools;
+        `UserNotFoundError` when none or deleted)."""
         async with self._uow(read_only=True) as uow:
             user = await uow.users.get_by_email(Email(email))
         if user is None:

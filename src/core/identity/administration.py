@@ -86,22 +86,6 @@ class UserAdministration:
         self._clock = clock
         self._password_policy = password_policy
 
-    async def get(self, user_id: int) -> User:
-        """The account, active or deactivated (`UserNotFoundError` when deleted)."""
-        async with self._uow(read_only=True) as tx:
-            user = await tx.users.get(user_id)
-        if user is None:
-            raise UserNotFoundError()
-        return user
-
-    async def get_by_email(self, email: str) -> User:
-        """The account with this address, active or deactivated (`UserNotFoundError`)."""
-        async with self._uow(read_only=True) as tx:
-            user = await tx.users.get_by_email(Email(email))
-        if user is None:
-            raise UserNotFoundError()
-        return user
-
     async def deactivate(
         self,
         user_id: int,

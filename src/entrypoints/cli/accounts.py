@@ -86,13 +86,15 @@ def _create_superuser(args: argparse.Namespace, settings: Settings) -> int:
 
 def _users(args: argparse.Namespace, settings: Settings) -> int:
     from core.identity.administration import UserAdministration
+    from core.identity.service import AccountService
 
     async def act(runtime: Any) -> int:
         admin = runtime.get(UserAdministration)
+        accounts = runtime.get(AccountService)  # deactivated accounts too
         if args.id is not None:
-            user = await admin.get(args.id)
+            user = await accounts.get(args.id)
         else:
-            user = await admin.get_by_email(args.email)
+            user = await accounts.get_by_email(args.email)
         assert user.id is not None
         result: dict[str, object]
         if args.action == "sessions-end":
