@@ -12,7 +12,7 @@ from core.identity.errors import (
     UsernameTakenError,
     UserNotFoundError,
 )
-from core.identity.model import Email, TokenPurpose, User, Username
+from core.identity.model import Email, User, Username
 from core.identity.passwords import PasswordPolicy
 from core.identity.ports import (
     IdentityUnitOfWork,
@@ -21,6 +21,7 @@ from core.identity.ports import (
     SessionStore,
 )
 from core.identity.revocation import end_all_tokens
+from core.identity.verification import mark_verified
 from core.shared.clock import Clock
 from core.shared.context import NO_CLIENT, ClientInfo
 from core.shared.errors import ConflictError
@@ -146,20 +147,8 @@ class UserAdministration:
             user = await _locked(tx, user_id)
             if user.email_verified:
                 return user
-            now = self._clock.now()
-            user = await tx.users.update(user.copy(email_verified=True))
-            await tx.one_time_tokens.invalidate_for_user(
-                user_id, TokenPurpose.EMAIL_VERIFICATION, now
-            )
-            await tx.audit.record(
-                identity_entry(
-                    IdentityAction.EMAIL_VERIFIED,
-                    now=now,
-                    client=client,
-                    actor_id=actor_id,
-                    user_id=user_id,
-                    by="operator",
-                )
+            user = await mark_verified(
+                tx, user, now=self._clock.now(), client=client, actor_id=actor_id, by="operator"
             )
             await tx.commit()
         return user

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+
 from core.audit.model import AuditOutcome
 from core.identity.auditing import IdentityAction, identity_entry, record_alone
 from core.identity.errors import InvalidTokenError, UserNotFoundError
 from core.identity.model import TokenPurpose, User
 from core.identity.one_time_tokens import burst_key, job_user_id, mail_token_link
 from core.identity.policy import AccountLinkPolicy
-from core.identity.ports import IdentityUnitOfWorkFactory
+from core.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory
 from core.notifications.service import NotificationService
 from core.platform.jobs import Job
 from core.shared.clock import Clock
@@ -117,20 +120,7 @@ class EmailVerificationService:
             )
             user = await tx.users.get(user_id) if user_id is not None else None
             if user is not None and user_id is not None:
-                if not user.email_verified:
-                    user = await tx.users.update(user.copy(email_verified=True))
-                await tx.one_time_tokens.invalidate_for_user(
-                    user_id, TokenPurpose.EMAIL_VERIFICATION, now
-                )
-                await tx.audit.record(
-                    identity_entry(
-                        IdentityAction.EMAIL_VERIFIED,
-                        now=now,
-                        client=client,
-                        actor_id=user_id,
-                        user_id=user_id,
-                    )
-                )
+                user = await mark_verified(tx, user, now=now, client=client, actor_id=user_id)
                 await tx.commit()
                 return user
         await record_alone(
@@ -144,3 +134,29 @@ class EmailVerificationService:
             ),
         )
         raise InvalidTokenError()
+
+
+async def mark_verified(
+    tx: IdentityUnitOfWork,
+    user: User,
+    *,
+    now: datetime,
+    client: ClientInfo,
+    actor_id: int | None,
+    by: str | None = None,
+) -> User:
+    """In `tx`: the user's email verified, their outstanding verification links ended,
+    and the verification audited (by `actor_id`; `by` names who, e.g. "operator"); the
+    caller commits."""
+    user_id = user.id
+    assert user_id is not None
+    if not user.email_verified:
+        user = await tx.users.update(user.copy(email_verified=True))
+    await tx.one_time_tokens.invalidate_for_user(user_id, TokenPurpose.EMAIL_VERIFICATION, now)
+    entry = identity_entry(
+        IdentityAction.EMAIL_VERIFIED, now=now, client=client, actor_id=actor_id, user_id=user_id
+    )
+    if by is not None:
+        entry = replace(entry, details={**entry.details, "by": by})
+    await tx.audit.record(entry)
+    return user
