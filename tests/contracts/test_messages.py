@@ -16,7 +16,7 @@ from core.conversations.errors import (
     MessageExistsError,
     MessageNotFoundError,
 )
-from core.conversations.model import Message, MessageState, Role
+from core.conversations.model import ChatMessage, Message, MessageState, Role
 from core.conversations.ports import ConversationsUnitOfWorkFactory
 from core.identity.errors import UserNotFoundError
 from core.identity.ports import IdentityUnitOfWorkFactory
@@ -151,15 +151,16 @@ async def test_a_message_needs_what_it_points_at(
     error: type[Exception],
 ) -> None:
     async with conversations_uow() as tx:
+        await tx.messages.add(user_message(world, "c0"))
         with pytest.raises(error):
             await tx.messages.add(user_message(world, **changes))
-        # The refused add left the unit usable.
-        kept = await tx.messages.add(user_message(world))
-        await tx.commit()
-    assert await get_message(conversations_uow, kept.id) == kept
+        # A unit with a refused reference is rolled back: nothing of it is stored.
     async with conversations_uow(read_only=True) as tx:
         page = await tx.messages.in_conversation(world.chat, PageRequest())
-    assert page.items == [kept]
+    assert page.items == []
+    # Control: the same message on its own is stored.
+    (kept,) = await add_messages(conversations_uow, user_message(world))
+    assert await get_message(conversations_uow, kept.id) == kept
 
 
 async def test_a_reply_may_point_at_a_message_of_the_same_unit(
@@ -379,13 +380,14 @@ async def test_history_is_the_newest_completed_messages_oldest_first(
         user_message(world, "elsewhere", conversation_id=world.other_chat),
         user_message(world, "bob", user_id=world.bob, conversation_id=world.bobs_chat),
     )
+    sent = [ChatMessage(m.role, m.content) for m in stored]
     async with conversations_uow(read_only=True) as tx:
-        assert await tx.messages.history(world.chat, 100) == stored
-        assert await tx.messages.history(world.chat, 3) == stored[-3:]
-        assert await tx.messages.history(world.chat, 1) == stored[-1:]
+        assert await tx.messages.history(world.chat, 100) == sent
+        assert await tx.messages.history(world.chat, 3) == sent[-3:]
+        assert await tx.messages.history(world.chat, 1) == sent[-1:]
         assert await tx.messages.history(world.chat, 0) == []
-        assert [m.client_message_id for m in await tx.messages.history(world.other_chat, 5)] == [
-            "elsewhere"
+        assert await tx.messages.history(world.other_chat, 5) == [
+            ChatMessage(USER, "Hello?")
         ]
         assert await tx.messages.history(424242, 5) == []
 

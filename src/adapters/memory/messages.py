@@ -14,7 +14,7 @@ from core.conversations.errors import (
     MessageExistsError,
     MessageNotFoundError,
 )
-from core.conversations.model import Message, MessageState, Role, UsageTotal
+from core.conversations.model import ChatMessage, Message, MessageState, Role, UsageTotal
 from core.conversations.ports import MessageRepository
 from core.identity.errors import UserNotFoundError
 from core.shared.errors import ConflictError
@@ -132,14 +132,14 @@ class InMemoryMessageRepository(PendingRows[int, Message], MessageRepository):
             )
         )
 
-    async def history(self, conversation_id: int, limit: int) -> list[Message]:
+    async def history(self, conversation_id: int, limit: int) -> list[ChatMessage]:
         if limit < 1:
             return []
         rows = self._rows()
         completed = [m for m in rows if m.conversation_id == conversation_id]
         completed = [m for m in completed if m.state is _COMPLETED]
         completed.sort(key=lambda m: m.id or 0)
-        return completed[-limit:]
+        return [ChatMessage(m.role, m.content) for m in completed[-limit:]]
 
     async def in_conversation(self, conversation_id: int, page: PageRequest) -> Page[Message]:
         query = ListQuery(

@@ -7,7 +7,7 @@ database stored.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, update
@@ -45,10 +45,12 @@ async def returning(
     statement: Executable,
     constraint_errors: ConstraintErrors,
     *,
+    parameters: Mapping[str, Any] | None = None,
     savepoint: bool = False,
     missing_reference: Callable[[], Awaitable[DomainError]] | None = None,
 ) -> Row[Any] | None:
-    """Run one INSERT/UPDATE ... RETURNING; its row, or None when it touched none.
+    """Run one INSERT/UPDATE ... RETURNING (with `parameters`, for a statement built
+    once); its row, or None when it touched none.
 
     Constraint violations raise the core errors `constraint_errors` maps them to; a
     foreign key SQLite reports without its name raises what `missing_reference()`
@@ -59,8 +61,8 @@ async def returning(
         try:
             if savepoint:
                 async with session.begin_nested():
-                    return (await session.execute(statement)).first()
-            return (await session.execute(statement)).first()
+                    return (await session.execute(statement, parameters)).first()
+            return (await session.execute(statement, parameters)).first()
         except sa_exc.IntegrityError as error:
             if missing_reference is not None and is_sqlite_foreign_key_error(error):
                 raise await missing_reference() from error

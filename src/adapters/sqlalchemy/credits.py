@@ -8,14 +8,15 @@ else. See `SqlAlchemyCreditLedger`.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
+from adapters.sqlalchemy.prepared import PerDialect
 from adapters.sqlalchemy.records import Base, utcnow
 from adapters.sqlalchemy.records_credits import (
     CREDIT_LEDGER_KEY_UNIQUE,
@@ -55,11 +56,9 @@ def _to_entry(record: LedgerEntryRecord) -> LedgerEntry:
     )
 
 
-def _add_to_balance(
-    dialect: str, user_id: int, delta: int, now: datetime
-) -> ReturningInsert[Any] | ReturningUpdate[Any]:
-    """One statement adding `delta` to the balance unless the result would be negative,
-    returning the new balance (no row: refused).
+def _balance_statement(dialect: str, credit: bool) -> ReturningInsert[Any] | ReturningUpdate[Any]:
+    """One statement adding `b_delta` to `b_user_id`'s balance unless the result would be
+    negative, returning the new balance (no row: refused).
 
     A debit is a conditional UPDATE: no account row means a zero balance, which no
     debit fits. A credit is an upsert that opens the account (its first value is
@@ -67,17 +66,19 @@ def _add_to_balance(
     transaction ends; on Postgres a concurrent one waits for the lock, then evaluates
     its condition against the committed balance, so concurrent units cannot overdraw.
     """
+    delta = bindparam("b_delta", type_=_accounts.c.balance.type)
+    now = bindparam("b_now", type_=_accounts.c.updated_at.type)
     fits = _accounts.c.balance + delta >= 0
     added = _accounts.c.balance + delta
-    if delta < 0:
+    if not credit:
         return (
             update(_accounts)
-            .where(_accounts.c.user_id == user_id, fits)
+            .where(_accounts.c.user_id == bindparam("b_user_id"), fits)
             .values(balance=added, updated_at=now)
             .returning(_accounts.c.balance)
         )
     insert = upsert_insert(dialect, _accounts).values(
-        user_id=user_id, balance=delta, created_at=now, updated_at=now
+        user_id=bindparam("b_user_id"), balance=delta, created_at=now, updated_at=now
     )
     upsert = insert.on_conflict_do_update(
         index_elements=[_accounts.c.user_id],
@@ -87,16 +88,39 @@ def _add_to_balance(
     return upsert.returning(_accounts.c.balance)
 
 
+# Built once per dialect (`prepared`): a send applies two entries.
+_DEBIT = PerDialect(lambda dialect: _balance_statement(dialect, credit=False))
+_CREDIT = PerDialect(lambda dialect: _balance_statement(dialect, credit=True))
+_INSERT_ENTRY = PerDialect(
+    lambda dialect: (
+        upsert_insert(dialect, _ledger)
+        .on_conflict_do_nothing(index_elements=[_ledger.c.user_id, _ledger.c.idempotency_key])
+        .returning(_ledger.c.id)
+    )
+)
+_UNDO = (
+    update(_accounts)
+    .where(_accounts.c.user_id == bindparam("b_user_id"))
+    .values(
+        balance=_accounts.c.balance - bindparam("b_delta", type_=_accounts.c.balance.type),
+        updated_at=bindparam("b_now", type_=_accounts.c.updated_at.type),
+    )
+)
+
+
 class SqlAlchemyCreditLedger(CreditLedger):
     """`CreditLedger` on `credit_accounts` and `credit_ledger` (contract: the port).
 
-    `apply` runs in a SAVEPOINT: the balance statement (`_add_to_balance`), then the
-    INSERT of the entry. When the insert fails (the key is taken, also by a concurrent
-    unit that committed while this one waited for the account lock; or a reservation
-    that does not exist) the savepoint is rolled back, so the balance is as it was and
-    the unit can go on: nothing of a refused `apply` is ever committed, on SQLite (where
-    a failed statement leaves the transaction open) as on Postgres. A refused balance
-    is reported as `IdempotencyKeyTakenError` when the key is taken, else None.
+    `apply` is two statements and no savepoint (a send applies two entries): the
+    balance statement (`_balance_statement`), then `INSERT ... ON CONFLICT DO NOTHING` of
+    the entry. When the key is taken (also by a concurrent unit that committed while
+    this one waited for the account lock) nothing is inserted, the balance is put back
+    under the same lock and `IdempotencyKeyTakenError` raised: the unit can go on. A
+    reservation or user that does not exist fails the insert: on Postgres that aborts
+    the unit, and on SQLite (where a failed statement leaves the transaction open) the
+    balance is put back first, so nothing of a refused `apply` is ever committed. A
+    refused balance is reported as `IdempotencyKeyTakenError` when the key is taken,
+    else None.
     """
 
     def __init__(self, session: AsyncSession) -> None:
@@ -118,30 +142,38 @@ class SqlAlchemyCreditLedger(CreditLedger):
     async def apply(self, entry: LedgerEntry) -> LedgerEntry | None:
         now = utcnow()
         dialect = self._session.get_bind().dialect.name
-        statement = _add_to_balance(dialect, entry.user_id, entry.delta, now)
-        record: LedgerEntryRecord | None = None
+        moved = (_CREDIT if entry.delta >= 0 else _DEBIT)(dialect)
+        move = {"b_user_id": entry.user_id, "b_delta": entry.delta, "b_now": now}
         with database_errors(CREDIT_CONSTRAINT_ERRORS, Base.metadata):
-            async with self._session.begin_nested():
-                balance = (await self._session.execute(statement)).scalar_one_or_none()
-                if balance is not None:
-                    record = await self._entries.add(
-                        LedgerEntryRecord(
-                            user_id=entry.user_id,
-                            delta=entry.delta,
-                            balance_after=balance,
-                            reason=entry.reason.value,
-                            source=entry.source,
-                            note=entry.note,
-                            reservation_id=entry.reservation_id,
-                            idempotency_key=entry.idempotency_key,
-                            created_at=now,
-                        )
-                    )
-        if record is None:
-            if await self.find(entry.user_id, entry.idempotency_key) is not None:
+            balance = (await self._session.execute(moved, move)).scalar_one_or_none()
+            if balance is None:
+                if await self.find(entry.user_id, entry.idempotency_key) is not None:
+                    raise IdempotencyKeyTakenError()
+                return None
+            stored = {
+                "user_id": entry.user_id,
+                "delta": entry.delta,
+                "balance_after": balance,
+                "reason": entry.reason.value,
+                "source": entry.source,
+                "note": entry.note,
+                "reservation_id": entry.reservation_id,
+                "idempotency_key": entry.idempotency_key,
+                "created_at": now,
+            }
+            try:
+                result = await self._session.execute(_INSERT_ENTRY(dialect), stored)
+                entry_id = result.scalar_one_or_none()
+            except sa_exc.IntegrityError:
+                # Postgres aborts the unit (nothing of it can commit); SQLite keeps it
+                # open, so the balance is put back before the error goes up.
+                if dialect == "sqlite":
+                    await self._session.execute(_UNDO, move)
+                raise
+            if entry_id is None:  # the key is taken: put the balance back
+                await self._session.execute(_UNDO, move)
                 raise IdempotencyKeyTakenError()
-            return None
-        return replace(entry, id=record.id, balance_after=record.balance_after, created_at=now)
+        return replace(entry, id=entry_id, balance_after=balance, created_at=now)
 
     async def entries(self, user_id: int, page: PageRequest) -> Page[LedgerEntry]:
         query = ListQuery(

@@ -6,27 +6,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.conversations import returning
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
+from adapters.sqlalchemy.prepared import PerDialect
 from adapters.sqlalchemy.records import UserRecord, utcnow
 from adapters.sqlalchemy.records_conversations import (
     MESSAGES_CLIENT_ID_UNIQUE,
     MESSAGES_CONVERSATION_FK,
     MESSAGES_REPLY_TO_FK,
     MESSAGES_USER_FK,
+    USER_MESSAGE_WITH_ID,
     ConversationRecord,
     MessageRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.upsert import upsert_insert
 from core.conversations.errors import (
     ConversationNotFoundError,
     MessageExistsError,
     MessageNotFoundError,
 )
-from core.conversations.model import Message, MessageState, Role, UsageTotal
+from core.conversations.model import ChatMessage, Message, MessageState, Role, UsageTotal
 from core.conversations.ports import MessageRepository
 from core.identity.errors import UserNotFoundError
 from core.shared.errors import DomainError
@@ -41,8 +44,35 @@ MESSAGE_CONSTRAINT_ERRORS: ConstraintErrors = {
 
 _messages = cast(Table, MessageRecord.__table__)
 _OLDEST_FIRST = (SortKey("id"),)
+_ROLES = {role.value: role for role in Role}
 _RESERVED = MessageState.RESERVED.value
 _COMPLETED = MessageState.COMPLETED.value
+
+# The statements of a send, built once (`prepared`).
+_ADD = PerDialect(
+    lambda dialect: (
+        upsert_insert(dialect, _messages)
+        .on_conflict_do_nothing(
+            index_elements=[_messages.c.conversation_id, _messages.c.client_message_id],
+            index_where=USER_MESSAGE_WITH_ID,
+        )
+        .returning(*_messages.c)
+    )
+)
+_FINISH = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"), _messages.c.state == _RESERVED)
+    .returning(*_messages.c)
+)
+_HISTORY = (
+    select(_messages.c.role, _messages.c.content)
+    .where(
+        _messages.c.conversation_id == bindparam("b_conversation_id"),
+        _messages.c.state == _COMPLETED,
+    )
+    .order_by(_messages.c.id.desc())
+    .limit(bindparam("b_limit"))
+)
 
 
 def _to_message(record: MessageRecord | Row[Any]) -> Message:
@@ -87,13 +117,15 @@ def _reply(message: Message) -> dict[str, Any]:
 class SqlAlchemyMessageRepository(MessageRepository):
     """`MessageRepository` on `messages` (contract: the port).
 
-    `add` is an INSERT in a SAVEPOINT, so a refused one leaves the unit usable. The
-    partial unique index on (conversation_id, client_message_id) of user messages
-    decides races: on Postgres a concurrent add waits for the first unit, then raises
-    `MessageExistsError` if it committed (or goes through if it rolled back); the unit
-    of work maps a violation surfacing at commit to the same error. A missing
-    conversation, user or replied-to message is `ConversationNotFoundError`,
-    `UserNotFoundError` or `MessageNotFoundError` (the foreign keys).
+    `add` is one `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the partial unique
+    index on (conversation_id, client_message_id) of user messages, which decides
+    races: on Postgres a concurrent add waits for the first unit, then inserts nothing
+    if it committed (`MessageExistsError`, the unit still usable) or goes through if it
+    rolled back; the unit of work maps a violation surfacing at commit to the same
+    error. A missing conversation, user or replied-to message is
+    `ConversationNotFoundError`, `UserNotFoundError` or `MessageNotFoundError` (the
+    foreign keys), and the unit is to be rolled back (no savepoint: a send pays for
+    none).
 
     `finish` is one `UPDATE ... WHERE id = :id AND state = 'reserved' RETURNING`: a
     concurrent finisher waits for the row lock, then the condition, evaluated again on
@@ -150,32 +182,31 @@ class SqlAlchemyMessageRepository(MessageRepository):
         return MessageNotFoundError()
 
     async def add(self, message: Message) -> Message:
-        statement = (
-            insert(_messages)
-            .values(
-                conversation_id=message.conversation_id,
-                user_id=message.user_id,
-                role=message.role.value,
-                client_message_id=message.client_message_id,
-                reply_to=message.reply_to,
-                reservation_id=message.reservation_id,
-                created_at=message.created_at or utcnow(),
-                **_reply(message),
-            )
-            .returning(*_messages.c)
-        )
+        # A taken client message id inserts nothing (no error, no savepoint: the unit
+        # goes on); a missing reference raises, and the unit is then rolled back.
+        parameters = {
+            "conversation_id": message.conversation_id,
+            "user_id": message.user_id,
+            "role": message.role.value,
+            "client_message_id": message.client_message_id,
+            "reply_to": message.reply_to,
+            "reservation_id": message.reservation_id,
+            "created_at": message.created_at or utcnow(),
+            **_reply(message),
+        }
 
         async def missing_reference() -> DomainError:
             return await self._missing_reference(message)
 
         row = await returning(
             self._session,
-            statement,
+            _ADD(self._dialect),
             MESSAGE_CONSTRAINT_ERRORS,
-            savepoint=True,
+            parameters=parameters,
             missing_reference=missing_reference,
         )
-        assert row is not None
+        if row is None:
+            raise MessageExistsError()
         return _to_message(row)
 
     async def get(self, message_id: int) -> Message | None:
@@ -202,23 +233,23 @@ class SqlAlchemyMessageRepository(MessageRepository):
         )
 
     async def finish(self, message: Message) -> Message | None:
-        statement = (
-            update(_messages)
-            .where(_messages.c.id == message.id, _messages.c.state == _RESERVED)
-            .values(**_reply(message))
-            .returning(*_messages.c)
+        row = await returning(
+            self._session,
+            _FINISH,
+            MESSAGE_CONSTRAINT_ERRORS,
+            parameters={"b_id": message.id, **_reply(message)},
         )
-        row = await returning(self._session, statement, MESSAGE_CONSTRAINT_ERRORS)
         return _to_message(row) if row is not None else None
 
-    async def history(self, conversation_id: int, limit: int) -> list[Message]:
-        newest = await self._all(
-            select(_messages)
-            .where(_messages.c.conversation_id == conversation_id, _messages.c.state == _COMPLETED)
-            .order_by(_messages.c.id.desc()),
-            limit,
-        )
-        return newest[::-1]
+    async def history(self, conversation_id: int, limit: int) -> list[ChatMessage]:
+        if limit < 1:
+            return []
+        # Two columns, no `Message` per row: this is read on every send, and a long
+        # conversation is hundreds of rows.
+        parameters = {"b_conversation_id": conversation_id, "b_limit": limit}
+        with database_errors():
+            rows = (await self._session.execute(_HISTORY, parameters)).all()
+        return [ChatMessage(_ROLES[role], content) for role, content in reversed(rows)]
 
     async def in_conversation(self, conversation_id: int, page: PageRequest) -> Page[Message]:
         query = ListQuery(

@@ -50,7 +50,7 @@ MODEL_PRICES_MODEL_FROM_UNIQUE = "uq_model_prices_model_effective_from"
 
 # The partial unique index: a client message id names one user message per conversation
 # (the assistant's reply carries the same id). Postgres and SQLite both have them.
-_USER_MESSAGE_WITH_ID = text("role = 'user' AND client_message_id IS NOT NULL")
+USER_MESSAGE_WITH_ID = text("role = 'user' AND client_message_id IS NOT NULL")
 
 
 def _one_of(column: str, values: type[StrEnum]) -> str:
@@ -124,8 +124,8 @@ class MessageRecord(Base):
             "conversation_id",
             "client_message_id",
             unique=True,
-            postgresql_where=_USER_MESSAGE_WITH_ID,
-            sqlite_where=_USER_MESSAGE_WITH_ID,
+            postgresql_where=USER_MESSAGE_WITH_ID,
+            sqlite_where=USER_MESSAGE_WITH_ID,
         ),
         # A conversation's messages in order (`history`, `in_conversation`).
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),

@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
+from adapters.sqlalchemy.prepared import PerDialect
 from adapters.sqlalchemy.records import Base, utcnow
 from adapters.sqlalchemy.records_credits import (
     CREDIT_RESERVATIONS_KEY_UNIQUE,
     ReservationRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.upsert import upsert_insert
 from core.billing.errors import IdempotencyKeyTakenError
 from core.billing.model import Reservation, ReservationStatus
 from core.billing.ports import ReservationRepository
@@ -27,6 +29,23 @@ RESERVATION_CONSTRAINT_ERRORS: ConstraintErrors = {
 _reservations = cast(Table, ReservationRecord.__table__)
 _HELD = ReservationStatus.HELD.value
 _CLOSED = (ReservationStatus.SETTLED, ReservationStatus.RELEASED)
+
+# Built once (`prepared`): a send adds one reservation and closes it.
+_ADD = PerDialect(
+    lambda dialect: (
+        upsert_insert(dialect, _reservations)
+        .on_conflict_do_nothing(
+            index_elements=[_reservations.c.user_id, _reservations.c.idempotency_key]
+        )
+        .returning(*_reservations.c)
+    )
+)
+# The SET clause is the columns of the parameters.
+_UPDATE_HELD = (
+    update(_reservations)
+    .where(_reservations.c.id == bindparam("b_id"), _reservations.c.status == _HELD)
+    .returning(*_reservations.c)
+)
 
 
 def _to_reservation(record: ReservationRecord | Row[Any]) -> Reservation:
@@ -49,9 +68,11 @@ class SqlAlchemyReservationRepository(ReservationRepository):
 
     `record_usage` and `close` are one `UPDATE ... WHERE id = :id AND status = 'held'`
     each: the row lock makes a concurrent closer wait, and the condition, evaluated
-    again on the committed row, lets exactly one of them through. `add` runs in a
-    SAVEPOINT, so a taken key (`IdempotencyKeyTakenError`) or a missing user
-    (`ConflictError`) leaves the unit usable and writes nothing.
+    again on the committed row, lets exactly one of them through. `add` is one
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING`: a taken key (also by a concurrent
+    unit, which it waits for) inserts nothing and raises `IdempotencyKeyTakenError`,
+    the unit still usable; a missing user raises `ConflictError`, and the unit is to
+    be rolled back.
     """
 
     def __init__(self, session: AsyncSession) -> None:
@@ -61,19 +82,21 @@ class SqlAlchemyReservationRepository(ReservationRepository):
         )
 
     async def add(self, reservation: Reservation) -> Reservation:
-        record = ReservationRecord(
-            user_id=reservation.user_id,
-            amount=reservation.amount,
-            status=_HELD,
-            usage=reservation.usage,
-            expires_at=reservation.expires_at,
-            idempotency_key=reservation.idempotency_key,
-            created_at=utcnow(),
-        )
+        parameters = {
+            "user_id": reservation.user_id,
+            "amount": reservation.amount,
+            "status": _HELD,
+            "usage": reservation.usage,
+            "expires_at": reservation.expires_at,
+            "idempotency_key": reservation.idempotency_key,
+            "created_at": utcnow(),
+        }
+        statement = _ADD(self._session.get_bind().dialect.name)
         with database_errors(RESERVATION_CONSTRAINT_ERRORS, Base.metadata):
-            async with self._session.begin_nested():
-                await self._records.add(record)
-        return _to_reservation(record)
+            row = (await self._session.execute(statement, parameters)).first()
+        if row is None:
+            raise IdempotencyKeyTakenError()
+        return _to_reservation(row)
 
     async def get(self, reservation_id: int) -> Reservation | None:
         record = await self._records.get(reservation_id)
@@ -84,14 +107,9 @@ class SqlAlchemyReservationRepository(ReservationRepository):
         return _to_reservation(record) if record is not None else None
 
     async def _update_held(self, reservation_id: int, **values: Any) -> Row[Any] | None:
-        statement = (
-            update(_reservations)
-            .where(_reservations.c.id == reservation_id, _reservations.c.status == _HELD)
-            .values(**values)
-            .returning(*_reservations.c)
-        )
         with database_errors():
-            return (await self._session.execute(statement)).first()
+            result = await self._session.execute(_UPDATE_HELD, {"b_id": reservation_id, **values})
+        return result.first()
 
     async def record_usage(self, reservation_id: int, usage: int) -> bool:
         return await self._update_held(reservation_id, usage=usage) is not None

@@ -147,11 +147,20 @@ class SqlAlchemyUnitOfWork(
         on_jobs_committed: Callable[[], None] | None = None,
     ) -> None:
         self._session = sessions()
-        for name, table in TABLES.items():
-            setattr(self, name, table.repository(self._session))
         # The outbox: jobs are rows written in this same transaction.
         self._jobs = SqlAlchemyJobQueue(self._session, clock, on_jobs_committed)
         self.jobs = self._jobs
+
+    def __getattr__(self, name: str) -> object:
+        # Repositories are built on first use (a unit reaches a few of `TABLES`, and a
+        # send opens two units), then kept on the instance, where later lookups find
+        # them without coming here.
+        table = TABLES.get(name)
+        if table is None or name.startswith("_"):
+            raise AttributeError(name)
+        repository = table.repository(self._session)
+        setattr(self, name, repository)
+        return repository
 
     async def __aenter__(self) -> Self:
         return self

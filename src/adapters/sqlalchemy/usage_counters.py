@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from adapters.sqlalchemy.errors import database_errors
+from adapters.sqlalchemy.prepared import PerDialect
 from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_credits import UsageCounterRecord
 from adapters.sqlalchemy.upsert import upsert_insert
@@ -69,20 +71,42 @@ class SqlAlchemyUsageCounters(UsageCounters):
         check_usage_amount(amount)
         if amount > limit:
             return None
-        now = utcnow()
-        added = _counters.c.used + amount
-        statement = (
-            upsert_insert(self._session.get_bind().dialect.name, _counters)
-            .values(
-                user_id=user_id, name=name, period_start=period_start, used=amount, updated_at=now
-            )
-            .on_conflict_do_update(
-                index_elements=[_counters.c.user_id, _counters.c.name, _counters.c.period_start],
-                set_={"used": added, "updated_at": now},
-                where=added <= limit,
-            )
-            .returning(_counters.c.used)
-        )
+        parameters = {
+            "b_user_id": user_id,
+            "b_name": name,
+            "b_start": period_start,
+            "b_amount": amount,
+            "b_limit": limit,
+            "b_now": utcnow(),
+        }
+        statement = _CONSUME(self._session.get_bind().dialect.name)
         with database_errors():
-            used = (await self._session.execute(statement)).scalar_one_or_none()
+            used = (await self._session.execute(statement, parameters)).scalar_one_or_none()
         return int(used) if used is not None else None
+
+
+def _consume_statement(dialect: str) -> ReturningInsert[Any]:
+    columns = _counters.c
+    amount = bindparam("b_amount", type_=columns.used.type)
+    now = bindparam("b_now", type_=columns.updated_at.type)
+    added = columns.used + amount
+    return (
+        upsert_insert(dialect, _counters)
+        .values(
+            user_id=bindparam("b_user_id"),
+            name=bindparam("b_name"),
+            period_start=bindparam("b_start", type_=columns.period_start.type),
+            used=amount,
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[columns.user_id, columns.name, columns.period_start],
+            set_={"used": added, "updated_at": now},
+            where=added <= bindparam("b_limit", type_=columns.used.type),
+        )
+        .returning(columns.used)
+    )
+
+
+# Built once per dialect (`prepared`): every send counts twice.
+_CONSUME = PerDialect(_consume_statement)

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from core.billing.errors import FeatureNotInTierError, LimitReachedError
 from core.billing.model import Entitlements, LimitSpec, LimitUsage, Period
-from core.billing.ports import BillingUnitOfWorkFactory
+from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.billing.resolvers import EntitlementResolvers
 from core.identity.model import User
 from core.platform.cache import Cache, JsonInput, JsonValue
@@ -113,21 +113,46 @@ class EntitlementService:
         (name: amount), in that order, with one cache read and one transaction; returns
         the entitlements (for a `consume` that follows)."""
         granted = await self._granted(user)
+        self._check_features(granted, features)
+        if limits:
+            async with self._uow(read_only=True) as tx:
+                await self._check_limits(tx, granted, limits)
+        return granted
+
+    async def granted(self, user: User) -> Entitlements:
+        """The user's features and limits (cached; no live facts): what `admit_in` and
+        `consume_in` check against, read before the caller's unit opens."""
+        return await self._granted(user)
+
+    async def admit_in(
+        self,
+        tx: BillingUnitOfWork,
+        granted: Entitlements,
+        *,
+        features: Sequence[str] = (),
+        limits: Mapping[str, int] | None = None,
+    ) -> None:
+        """`admit` inside the caller's unit, against `granted` (from `granted`)."""
+        self._check_features(granted, features)
+        if limits:
+            await self._check_limits(tx, granted, limits)
+
+    def _check_features(self, granted: Entitlements, features: Sequence[str]) -> None:
         for feature in features:
             if feature not in granted.features:
                 raise FeatureNotInTierError(feature, upgrade_hint=self._policy.upgrade_url)
-        if not limits:
-            return granted
+
+    async def _check_limits(
+        self, tx: BillingUnitOfWork, granted: Entitlements, limits: Mapping[str, int]
+    ) -> None:
         now = self._clock.now()
         specs = {name: granted.limits.get(name, LimitSpec(0)) for name in limits}
         periods = {name: spec.period.start(now) for name, spec in specs.items()}
-        async with self._uow(read_only=True) as tx:
-            used = await tx.usage.used_in(_id(user), periods)
+        used = await tx.usage.used_in(granted.user_id, periods)
         for name, amount in limits.items():
             usage = self._usage(name, specs[name], used.get(name, 0), now)
             if usage.used + amount > specs[name].amount:
                 raise self._refusal(usage)
-        return granted
 
     async def check_limit(self, user: User, name: str, amount: int = 1) -> LimitUsage:
         """The limit as it stands if `amount` more fits; else `LimitReachedError`."""
@@ -149,15 +174,23 @@ class EntitlementService:
         (from `admit`), saving a cache read."""
         if granted is None or granted.user_id != _id(user):
             granted = await self._granted(user)
+        async with self._uow() as tx:
+            usage = await self.consume_in(tx, granted, name, amount)
+            await tx.commit()
+        return usage
+
+    async def consume_in(
+        self, tx: BillingUnitOfWork, granted: Entitlements, name: str, amount: int = 1
+    ) -> LimitUsage:
+        """`consume` inside the caller's unit, against `granted`. A refusal counts
+        nothing and leaves the unit usable (the caller may commit the rest)."""
         spec = granted.limits.get(name, LimitSpec(0))
         now = self._clock.now()
         start = spec.period.start(now)
-        async with self._uow() as tx:
-            used = await tx.usage.consume(_id(user), name, start, amount, spec.amount)
-            if used is None:
-                current = await tx.usage.used(_id(user), name, start)
-                raise self._refusal(self._usage(name, spec, current, now))
-            await tx.commit()
+        used = await tx.usage.consume(granted.user_id, name, start, amount, spec.amount)
+        if used is None:
+            current = await tx.usage.used(granted.user_id, name, start)
+            raise self._refusal(self._usage(name, spec, current, now))
         return self._usage(name, spec, used, now)
 
     async def usage(self, user: User) -> list[LimitUsage]:

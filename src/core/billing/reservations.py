@@ -4,6 +4,7 @@ settle to the cost or release; and the sweep that closes what a crash left behin
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from core.billing.credits import CreditPolicy, insufficient, positive
@@ -15,7 +16,7 @@ from core.billing.model import (
     ReservationStatus,
     check_idempotency_key,
 )
-from core.billing.ports import BillingUnitOfWorkFactory
+from core.billing.ports import BillingUnitOfWork, BillingUnitOfWorkFactory
 from core.platform.jobs import Job
 from core.platform.telemetry import CreditMovement, Telemetry
 from core.shared.clock import Clock
@@ -25,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 SWEEP_RESERVATIONS_JOB = "billing.sweep_reservations"
 SWEEP_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """A close tried inside a caller's unit: the reservation as it now stands, and
+    whether this close made it (False: another closer came first, and its close stands)."""
+
+    reservation: Reservation
+    made: bool
 
 
 class ReservationService:
@@ -68,7 +78,22 @@ class ReservationService:
         positive(amount)
         check_idempotency_key(idempotency_key)
         try:
-            return await self._reserve_once(user_id, amount, idempotency_key, source, ttl_seconds)
+            async with self._uow() as tx:
+                existing = await tx.reservations.find(user_id, idempotency_key)
+                if existing is not None:
+                    if existing.amount != amount:
+                        raise IdempotencyKeyTakenError()
+                    return existing
+                reservation = await self.hold(
+                    tx,
+                    user_id,
+                    amount,
+                    idempotency_key=idempotency_key,
+                    source=source,
+                    ttl_seconds=ttl_seconds,
+                )
+                await tx.commit()
+            return reservation
         except IdempotencyKeyTakenError:
             # A concurrent call with the same key committed first: its result is ours.
             async with self._uow(read_only=True) as tx:
@@ -77,38 +102,44 @@ class ReservationService:
                 raise
             return existing
 
-    async def _reserve_once(
-        self, user_id: int, amount: int, idempotency_key: str, source: str, ttl: int | None
+    async def hold(
+        self,
+        tx: BillingUnitOfWork,
+        user_id: int,
+        amount: int,
+        *,
+        idempotency_key: str,
+        source: str = "",
+        ttl_seconds: int | None = None,
     ) -> Reservation:
-        now = self._clock.now()
-        seconds = ttl if ttl is not None else self._policy.reservation_ttl_seconds
-        async with self._uow() as tx:
-            existing = await tx.reservations.find(user_id, idempotency_key)
-            if existing is not None:
-                if existing.amount != amount:
-                    raise IdempotencyKeyTakenError()
-                return existing
-            reservation = await tx.reservations.add(
-                Reservation(
-                    user_id=user_id,
-                    amount=amount,
-                    idempotency_key=idempotency_key,
-                    expires_at=now + timedelta(seconds=seconds),
-                )
+        """`reserve` inside the caller's unit, which commits it with its own writes (a
+        message and the credits it holds, together). `IdempotencyKeyTakenError` when the
+        user has a reservation with this key (also one a concurrent unit committed);
+        `InsufficientCreditsError` when the credits are not there. After either, the
+        caller's unit holds nothing of this call."""
+        positive(amount)
+        check_idempotency_key(idempotency_key)
+        seconds = ttl_seconds if ttl_seconds is not None else self._policy.reservation_ttl_seconds
+        reservation = await tx.reservations.add(
+            Reservation(
+                user_id=user_id,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                expires_at=self._clock.now() + timedelta(seconds=seconds),
             )
-            held = await tx.credits.apply(
-                LedgerEntry(
-                    user_id,
-                    -amount,
-                    LedgerReason.RESERVE,
-                    f"reserve:{reservation.id}",
-                    source=source,
-                    reservation_id=reservation.id,
-                )
+        )
+        held = await tx.credits.apply(
+            LedgerEntry(
+                user_id,
+                -amount,
+                LedgerReason.RESERVE,
+                f"reserve:{reservation.id}",
+                source=source,
+                reservation_id=reservation.id,
             )
-            if held is None:
-                raise await insufficient(tx, user_id, amount, self._policy)
-            await tx.commit()
+        )
+        if held is None:
+            raise await insufficient(tx, user_id, amount, self._policy)
         return reservation
 
     async def record_usage(self, reservation_id: int, usage: int) -> bool:
@@ -168,6 +199,25 @@ class ReservationService:
         """`SWEEP_RESERVATIONS_JOB` (periodic)."""
         await self.sweep_expired()
 
+    async def settle_in(
+        self, tx: BillingUnitOfWork, reservation: Reservation, cost: int
+    ) -> Closing:
+        """`settle` inside the caller's unit (the reply and its charge commit together).
+        The caller passes the closing to `committed` after its commit."""
+        if cost < 0:
+            raise RuleViolationError("A cost is 0 or more.")
+        return await self._close_in(tx, reservation, ReservationStatus.SETTLED, cost)
+
+    async def release_in(self, tx: BillingUnitOfWork, reservation: Reservation) -> Closing:
+        """`release` inside the caller's unit; then `committed` after its commit."""
+        return await self._close_in(tx, reservation, ReservationStatus.RELEASED, 0)
+
+    def committed(self, closing: Closing) -> None:
+        """Report a close made by `settle_in`/`release_in` once its unit committed."""
+        kept = closing.reservation.settled_amount or 0
+        if closing.made and closing.reservation.status is ReservationStatus.SETTLED and kept > 0:
+            self._telemetry.credits_moved(CreditMovement.SPEND, kept)
+
     # --- internals ----------------------------------------------------------------
 
     async def _close(
@@ -185,33 +235,47 @@ class ReservationService:
     async def _close_once(
         self, reservation_id: int, status: ReservationStatus, cost: int
     ) -> Reservation | None:
-        now = self._clock.now()
         async with self._uow() as tx:
             current = await tx.reservations.get(reservation_id)
             if current is None:
                 raise ReservationNotFoundError()
-            kept = min(cost, current.amount)
-            closed = await tx.reservations.close(reservation_id, status, kept, now)
-            if closed is None:
+            closing = await self._close_in(tx, current, status, cost)
+            if not closing.made:
                 return None
-            rest = current.amount - kept
-            if rest > 0:
-                reason = (
-                    LedgerReason.SETTLE
-                    if status is ReservationStatus.SETTLED
-                    else LedgerReason.RELEASE
-                )
-                returned = await tx.credits.apply(
-                    LedgerEntry(
-                        current.user_id,
-                        rest,
-                        reason,
-                        f"{reason.value}:{reservation_id}",
-                        reservation_id=reservation_id,
-                    )
-                )
-                assert returned is not None  # a positive delta always applies
             await tx.commit()
-        if status is ReservationStatus.SETTLED and kept > 0:
-            self._telemetry.credits_moved(CreditMovement.SPEND, kept)
-        return closed
+        self.committed(closing)
+        return closing.reservation
+
+    async def _close_in(
+        self,
+        tx: BillingUnitOfWork,
+        current: Reservation,
+        status: ReservationStatus,
+        cost: int,
+    ) -> Closing:
+        """Close `current` (as the caller read it: its amount and user do not change)
+        in `tx`, giving back what is not kept; not made when it was closed already."""
+        assert current.id is not None
+        kept = min(cost, current.amount)
+        closed = await tx.reservations.close(current.id, status, kept, self._clock.now())
+        if closed is None:
+            now_closed = await tx.reservations.get(current.id)
+            if now_closed is None:
+                raise ReservationNotFoundError()
+            return Closing(now_closed, made=False)
+        rest = current.amount - kept
+        if rest > 0:
+            reason = (
+                LedgerReason.SETTLE if status is ReservationStatus.SETTLED else LedgerReason.RELEASE
+            )
+            returned = await tx.credits.apply(
+                LedgerEntry(
+                    current.user_id,
+                    rest,
+                    reason,
+                    f"{reason.value}:{current.id}",
+                    reservation_id=current.id,
+                )
+            )
+            assert returned is not None  # a positive delta always applies
+        return Closing(closed, made=True)

@@ -76,17 +76,18 @@ class MessageRepository(Protocol):
     """Messages.
 
     - `add` assigns `id`, stamps `created_at` unless the message has one (the core's
-      clock), and raises `MessageExistsError` when a
-      user message with this `client_message_id` exists in the conversation (also when a
-      concurrent add wins, at the latest at commit).
+      clock), and raises `MessageExistsError` when a user message with this
+      `client_message_id` exists in the conversation (also when a concurrent add wins,
+      at the latest at commit); the unit stays usable. A missing conversation, user or
+      replied-to message raises its not-found error, and the unit is to be rolled back.
     - `get(id)`, `find_user_message(conversation_id, client_message_id)`,
       `reply_to(user_message_id)`: the message, or None.
     - `finish(message)`: writes the reply fields (`content`, `state`, tokens, `cost`,
       `credits_charged`, `latency_ms`, `model`, `error`, `completed_at`) of a `reserved`
       message in one conditional update; returns it, or None when it was not reserved
       (so a reply is finished exactly once).
-    - `history(conversation_id, limit)`: the newest `limit` completed messages, oldest
-      first (what the model is sent).
+    - `history(conversation_id, limit)`: the role and content of the newest `limit`
+      completed messages, oldest first (what the model is sent).
     - `in_conversation(conversation_id, page)`: every message, oldest first, cursor
       pagination.
     - `usage(user_id, since, until, group_by)`: completed assistant messages of the
@@ -112,7 +113,7 @@ class MessageRepository(Protocol):
     async def finish(self, message: Message) -> Message | None: ...
 
     @abstractmethod
-    async def history(self, conversation_id: int, limit: int) -> list[Message]: ...
+    async def history(self, conversation_id: int, limit: int) -> list[ChatMessage]: ...
 
     @abstractmethod
     async def in_conversation(self, conversation_id: int, page: PageRequest) -> Page[Message]: ...

@@ -1,21 +1,20 @@
 """Sending a message: the reply from the model, metered and charged exactly.
 
-The order of a send (each step its own short transaction; none is open while the model
-is called):
+A send is two short transactions, and none is open while the model is called:
 1. the conversation is the caller's; a repeated `client_message_id` returns the first
-   result (waiting for it while it is being made);
-2. entitlements: the `conversations` feature, the model's feature, one message and the
-   prompt's tokens within the limits; the model has a price;
-3. credits for the worst case (the estimated prompt and the most output) are reserved
-   under a key derived from the client message id, so a repeated send reserves nothing
-   more; the user message and a `reserved` assistant message are saved; the message
-   counts against the daily limit;
-4. the model is called, with a timeout;
-5. the reservation is settled to the cost (from the tokens the provider reports), the
-   reply saved with that charge, the tokens counted. A failure marks the reply failed
-   and releases the reservation. A crash between steps leaves a reservation the expiry
-   sweep releases, or a settled one whose reply the reply sweep marks failed with the
-   charge shown (`maintenance.ReplySweep`).
+   result (waiting for it while it is being made). Then, in one unit: the
+   entitlements (the `conversations` feature, the model's feature, one message and the
+   prompt's tokens within the limits; the model has a price), the credits for the
+   worst case (the estimated prompt and the most output) held under a key derived from
+   the client message id (so two racing sends hold once: the second answers the
+   first's reply), the user message and a `reserved` assistant message saved, the
+   message counted. A refusal leaves nothing behind;
+2. the model is called, with a timeout;
+3. in one unit: the reservation settled to the cost (from the tokens the provider
+   reports), the reply saved with that charge, the tokens counted. A failure marks the
+   reply failed and releases the reservation, also in one unit. A crash between the
+   units leaves a held reservation and a reserved reply: the reply sweep closes both
+   (`maintenance.ReplySweep`), the expiry sweep any reservation without a reply.
 """
 
 from __future__ import annotations
@@ -51,7 +50,11 @@ from core.conversations.model import (
     Role,
 )
 from core.conversations.policy import ConversationPolicy
-from core.conversations.ports import ChatModel, ConversationsUnitOfWorkFactory
+from core.conversations.ports import (
+    ChatModel,
+    ConversationsUnitOfWork,
+    ConversationsUnitOfWorkFactory,
+)
 from core.conversations.tokens import estimate_prompt, trim_history
 from core.identity.model import User
 from core.platform.telemetry import CallOutcome, Telemetry
@@ -166,26 +169,41 @@ class MessageService:
         self, user: User, conversation_id: int, content: str, client_message_id: str | None
     ) -> _Send | SendResult:
         assert user.id is not None
-        async with self._uow(read_only=True) as tx:
-            conversation = await owned(tx, user, conversation_id)
-            if client_message_id is not None:
-                first = await tx.messages.find_user_message(conversation_id, client_message_id)
-                if first is not None:
-                    return await self._answer(first)
-            history = await tx.messages.history(conversation_id, HISTORY_LIMIT)
-            price = await tx.model_prices.current(conversation.model, self._clock.now())
+        granted = await self._entitlements.granted(user)  # the cache, before the unit
         key = client_message_id or self._tokens.token(16)
-        user_message = Message(
-            conversation_id=conversation_id,
-            user_id=user.id,
-            role=Role.USER,
-            content=content,
-            client_message_id=key,
-        )
+        try:
+            async with self._uow() as tx:
+                conversation = await owned(tx, user, conversation_id)
+                first = None
+                if client_message_id is not None:
+                    first = await tx.messages.find_user_message(conversation_id, key)
+                if first is None:
+                    return await self._hold(tx, user, conversation, content, key, granted)
+        except (IdempotencyKeyTakenError, MessageExistsError):
+            # A send with this id won the race: its reply is ours.
+            return await self._answer_to(conversation_id, key)
+        return await self._answer(first)
+
+    async def _hold(
+        self,
+        tx: ConversationsUnitOfWork,
+        user: User,
+        conversation: Conversation,
+        content: str,
+        key: str,
+        granted: Entitlements,
+    ) -> _Send:
+        """Everything before the model call, in the caller's one unit (committed here):
+        the checks, the credits held for the worst case, both messages saved, the
+        message counted. A refusal leaves nothing of it."""
+        assert user.id is not None and conversation.id is not None
+        history = await tx.messages.history(conversation.id, HISTORY_LIMIT)
+        price = await tx.model_prices.current(conversation.model, self._clock.now())
         prompt = self._prompt(conversation, history, content)
         estimated = estimate_prompt(prompt)
-        granted = await self._entitlements.admit(
-            user,
+        await self._entitlements.admit_in(
+            tx,
+            granted,
             features=(CONVERSATIONS_FEATURE, model_feature(conversation.model)),
             limits={MESSAGES_LIMIT: 1, TOKENS_LIMIT: estimated},
         )
@@ -194,46 +212,42 @@ class MessageService:
         worst = self._policy.credits_for(price.cost(estimated, self._policy.max_output_tokens))
         reservation = None
         if worst > 0:
-            try:
-                reservation = await self._reservations.reserve(
-                    user.id,
-                    worst,
-                    idempotency_key=f"message:{conversation_id}:{key}",
-                    source=f"conversation:{conversation_id}",
-                    ttl_seconds=int(self._policy.reply_wait_seconds + self._policy.timeout_seconds),
-                )
-            except IdempotencyKeyTakenError:
-                return await self._answer_to(conversation_id, key)
+            reservation = await self._reservations.hold(
+                tx,
+                user.id,
+                worst,
+                idempotency_key=f"message:{conversation.id}:{key}",
+                source=f"conversation:{conversation.id}",
+                ttl_seconds=int(self._policy.reply_wait_seconds + self._policy.timeout_seconds),
+            )
         now = self._clock.now()
-        try:
-            async with self._uow() as tx:
-                saved = await tx.messages.add(user_message.copy(created_at=now))
-                reply = await tx.messages.add(
-                    Message(
-                        conversation_id=conversation_id,
-                        user_id=user.id,
-                        role=Role.ASSISTANT,
-                        state=MessageState.RESERVED,
-                        model=conversation.model,
-                        client_message_id=key,
-                        reply_to=saved.id,
-                        reservation_id=reservation.id if reservation else None,
-                        created_at=now,
-                    )
-                )
-                await tx.conversations.update(conversation.copy(updated_at=now))
-                await tx.commit()
-        except MessageExistsError:
-            # A send with this id won the race: its reply (and its reservation, the
-            # same one under the same key) is ours.
-            return await self._answer_to(conversation_id, key)
-        send = _Send(user, conversation, prompt, price, reservation, saved, reply, granted)
-        try:
-            await self._entitlements.consume(user, MESSAGES_LIMIT, 1, granted=granted)
-        except LimitReachedError as exc:
-            await self._fail(send, exc)
-            raise
-        return send
+        saved = await tx.messages.add(
+            Message(
+                conversation_id=conversation.id,
+                user_id=user.id,
+                role=Role.USER,
+                content=content,
+                client_message_id=key,
+                created_at=now,
+            )
+        )
+        reply = await tx.messages.add(
+            Message(
+                conversation_id=conversation.id,
+                user_id=user.id,
+                role=Role.ASSISTANT,
+                state=MessageState.RESERVED,
+                model=conversation.model,
+                client_message_id=key,
+                reply_to=saved.id,
+                reservation_id=reservation.id if reservation else None,
+                created_at=now,
+            )
+        )
+        await tx.conversations.update(conversation.copy(updated_at=now))
+        await self._entitlements.consume_in(tx, granted, MESSAGES_LIMIT, 1)
+        await tx.commit()
+        return _Send(user, conversation, prompt, price, reservation, saved, reply, granted)
 
     async def _run(self, send: _Send, deltas: asyncio.Queue[ChatDelta | None] | None) -> SendResult:
         params = ChatParams(
@@ -299,17 +313,16 @@ class MessageService:
     ) -> SendResult:
         cost = send.price.cost(usage.input_tokens, usage.output_tokens)
         credits = self._policy.credits_for(cost)
-        if send.reservation is not None:
-            # Settled before the reply is saved: a crash between the two leaves a settled
-            # reservation, and the reply sweep shows that charge on the reply.
-            assert send.reservation.id is not None
-            closed = await self._reservations.settle(
-                send.reservation.id, min(credits, send.reservation.amount)
-            )
-            credits = closed.settled_amount or 0
-            if closed.status is not ReservationStatus.SETTLED:
-                credits = 0  # released by the expiry sweep first: nothing was kept
+        closing = None
         async with self._uow() as tx:
+            if send.reservation is not None:
+                closing = await self._reservations.settle_in(
+                    tx, send.reservation, min(credits, send.reservation.amount)
+                )
+                closed = closing.reservation
+                # Released by the expiry sweep first: nothing was kept.
+                settled = closed.status is ReservationStatus.SETTLED
+                credits = (closed.settled_amount or 0) if settled else 0
             finished = await tx.messages.finish(
                 send.reply.copy(
                     content=text,
@@ -323,22 +336,22 @@ class MessageService:
                     completed_at=self._clock.now(),
                 )
             )
+            try:
+                await self._entitlements.consume_in(
+                    tx, send.granted, TOKENS_LIMIT, usage.input_tokens + usage.output_tokens
+                )
+            except LimitReachedError:
+                # The reply is made and paid for; the month's tokens are spent (the next
+                # send is refused by the check before it).
+                log.info("tokens_limit_passed", extra={"user_id": send.user.id})
             await tx.commit()
-        try:
-            await self._entitlements.consume(
-                send.user,
-                TOKENS_LIMIT,
-                usage.input_tokens + usage.output_tokens,
-                granted=send.granted,
-            )
-        except LimitReachedError:
-            # The reply is made and paid for; the month's tokens are spent (the next
-            # send is refused by the check before it).
-            log.info("tokens_limit_passed", extra={"user_id": send.user.id})
+        if closing is not None:
+            self._reservations.committed(closing)
         reply = finished if finished is not None else send.reply
         return SendResult(send.user_message, reply)
 
     async def _fail(self, send: _Send, error: DomainError) -> None:
+        closing = None
         async with self._uow() as tx:
             await tx.messages.finish(
                 send.reply.copy(
@@ -347,10 +360,11 @@ class MessageService:
                     completed_at=self._clock.now(),
                 )
             )
+            if send.reservation is not None:
+                closing = await self._reservations.release_in(tx, send.reservation)
             await tx.commit()
-        if send.reservation is not None:
-            assert send.reservation.id is not None
-            await self._reservations.release(send.reservation.id)
+        if closing is not None:
+            self._reservations.committed(closing)
 
     # --- repeated sends ---------------------------------------------------------------
 
@@ -385,14 +399,14 @@ class MessageService:
     # --- the prompt -------------------------------------------------------------------
 
     def _prompt(
-        self, conversation: Conversation, history: list[Message], content: str
+        self, conversation: Conversation, history: list[ChatMessage], content: str
     ) -> list[ChatMessage]:
         system = (
             ChatMessage(Role.SYSTEM, conversation.system_prompt)
             if conversation.system_prompt
             else None
         )
-        past = [ChatMessage(m.role, m.content) for m in history if m.role is not Role.SYSTEM]
+        past = [m for m in history if m.role is not Role.SYSTEM]
         return trim_history(
             system, [*past, ChatMessage(Role.USER, content)], self._policy.history_token_budget
         )
