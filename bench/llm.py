@@ -23,6 +23,7 @@ the figures are the whole `send_message`, not only the adapter.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import statistics
@@ -32,6 +33,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+import asyncpg
 
 from bench.accounts import Account, PorticoApi
 from bench.ceilings.serving import portico_uvicorn_flags
@@ -48,6 +51,7 @@ MAX_RUN_SECONDS = 5  # the enterprise tier allows 20,000 messages a day
 PROMPT = "Hello, model"
 ADDED_LATENCY_GOAL_MS = 2.0
 FIRST_EVENT_GOAL_MS = 5.0
+COMMIT_SAMPLES = 200
 
 
 @dataclass
@@ -59,6 +63,8 @@ class LlmMeasurements:
     direct_first_ms: list[float] = field(default_factory=list)
     portico_first_ms: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    history: list[float] = field(default_factory=list)  # messages per conversation at the end
+    commit_ms: list[float] = field(default_factory=list)  # one durable commit on this Postgres
 
 
 class LlmBench:
@@ -76,7 +82,6 @@ class LlmBench:
         self.model_url = ""
         self.portico_url = ""
         self.users: list[Account] = []
-        self.conversations: dict[str, list[int]] = {}
 
     def start(self) -> None:
         """The model, the second Portico, the accounts and their conversations."""
@@ -119,43 +124,37 @@ class LlmBench:
                 str(CREDITS),
                 *(u.email for u in self.users),
             )
-            self.conversations = {
-                user.email: [
-                    self._conversation(api, token)
-                    for token in [api.access_token(user)] * CONVERSATIONS_PER_USER
-                ]
-                for user in self.users
-            }
         finally:
             api.close()
         self.say(
             f"AI phase: the model at {self.model_url}, Portico (LLM backend openai) at "
-            f"{self.portico_url}, {USERS} users x {CONVERSATIONS_PER_USER} conversations, "
-            f"{self.seconds} s per run"
+            f"{self.portico_url}, {USERS} users x {CONVERSATIONS_PER_USER} new conversations "
+            f"per run, {self.seconds} s per run"
         )
 
     def round(self, number: int, into: LlmMeasurements) -> None:
         api = PorticoApi(self.portico_url)
         try:
             tokens = {user.email: api.access_token(user) for user in self.users}
+            # Every run starts on new conversations, so each run sends the same history
+            # (growing from none to what the run's messages leave) whatever ran before.
+            fresh = [self._conversations(api, tokens) for _ in range(3)]
         finally:
             api.close()
-        requests = tuple(
-            f"/api/v1/conversations/{conversation}/messages {tokens[email]}"
-            for email, conversations in self.conversations.items()
-            for conversation in conversations
-        )
-        portico, direct = self._portico_load(requests), self._direct_load()
-        # Alternate which goes first, as the main rounds do.
-        order = (("direct", direct), ("portico", portico))
-        if number % 2 == 0:
-            order = order[::-1]
+        direct = self._direct_load()
         for connections in dict.fromkeys((self.wrk.connections, 1)):
             options = WrkOptions(self.wrk.wrk, min(self.wrk.threads, connections), connections)
+            portico = self._portico_load(fresh.pop(), tokens)
+            # Alternate which goes first, as the main rounds do.
+            order = (("direct", direct), ("portico", portico))
+            if number % 2 == 0:
+                order = order[::-1]
             results = {
                 name: self._run(options, load, f"{name} -c{connections}", into)
                 for name, load in order
             }
+            history = 2 * results["portico"].requests / len(portico.paths or ("",))
+            into.history.append(history)
             if connections == self.wrk.connections:
                 into.direct_rps.append(results["direct"].rps)
                 into.portico_rps.append(results["portico"].rps)
@@ -163,20 +162,31 @@ class LlmBench:
                 into.direct_p50_ms.append(results["direct"].p50_ms)
                 into.portico_p50_ms.append(results["portico"].p50_ms)
         into.direct_first_ms.append(self._first_byte_direct())
+        into.commit_ms.append(commit_floor_ms(self.stack.database.dsn))
         first = self.users[0].email
-        into.portico_first_ms.append(
-            self._first_event_portico(tokens[first], self.conversations[first])
-        )
+        into.portico_first_ms.append(self._first_event_portico(tokens[first], fresh.pop()[first]))
         self.say(
             f"  AI round {number}: {into.portico_rps[-1]:.0f} msg/s vs {into.direct_rps[-1]:.0f} "
             f"direct; p50 at -c1 {into.portico_p50_ms[-1]:.2f} vs {into.direct_p50_ms[-1]:.2f} "
             f"ms; first event {into.portico_first_ms[-1]:.2f} vs first byte "
-            f"{into.direct_first_ms[-1]:.2f} ms"
+            f"{into.direct_first_ms[-1]:.2f} ms; conversations ended with up to "
+            f"{max(into.history[-2:]):.0f} messages; a durable commit {into.commit_ms[-1]:.2f} ms"
         )
+
+    def _conversations(self, api: PorticoApi, tokens: dict[str, str]) -> dict[str, list[int]]:
+        return {
+            email: [self._conversation(api, token) for _ in range(CONVERSATIONS_PER_USER)]
+            for email, token in tokens.items()
+        }
 
     # --- loads --------------------------------------------------------------------------
 
-    def _portico_load(self, requests: tuple[str, ...]) -> Load:
+    def _portico_load(self, conversations: dict[str, list[int]], tokens: dict[str, str]) -> Load:
+        requests = tuple(
+            f"/api/v1/conversations/{conversation}/messages {tokens[email]}"
+            for email, owned in conversations.items()
+            for conversation in owned
+        )
         path, token = requests[0].split(" ")
         return Load(
             f"{self.portico_url}{path}",
@@ -296,6 +306,32 @@ def _first(port: int, request: bytes, *markers: bytes) -> float:
     return (found - sent) * 1000
 
 
+def commit_floor_ms(dsn: str, samples: int = COMMIT_SAMPLES) -> float:
+    """The median time of a committed one-row INSERT on the bench's Postgres (asyncpg,
+    no ORM, one connection): what one durable commit costs on this server's disk. A
+    send commits twice (what it holds before the model call, what it charges after),
+    so twice this is a floor under its added latency that no code change lowers."""
+
+    async def measure() -> float:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS bench_commit_floor "
+                "(id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+            )
+            times = []
+            for _ in range(samples):
+                started = time.perf_counter()
+                async with conn.transaction():
+                    await conn.execute("INSERT INTO bench_commit_floor DEFAULT VALUES")
+                times.append((time.perf_counter() - started) * 1000)
+            return statistics.median(times)
+        finally:
+            await conn.close()
+
+    return asyncio.run(measure())
+
+
 def llm_table(m: LlmMeasurements, connections: int) -> str:
     def med(values: list[float]) -> float:
         return statistics.median(values) if values else float("nan")
@@ -303,6 +339,7 @@ def llm_table(m: LlmMeasurements, connections: int) -> str:
     ratios = [p / d for p, d in zip(m.portico_rps, m.direct_rps, strict=True) if d]
     added = [p - d for p, d in zip(m.portico_p50_ms, m.direct_p50_ms, strict=True)]
     first = [p - d for p, d in zip(m.portico_first_ms, m.direct_first_ms, strict=True)]
+    beyond = [a - 2 * c for a, c in zip(added, m.commit_ms, strict=True)]
 
     def spread(values: list[float], fmt: str) -> str:
         text = format(med(values), fmt)
@@ -321,5 +358,8 @@ def llm_table(m: LlmMeasurements, connections: int) -> str:
             f"| first byte / first SSE event, ms | {med(m.direct_first_ms):.2f} "
             f"| {med(m.portico_first_ms):.2f} | +{spread(first, '.2f')} ms "
             f"| <= {FIRST_EVENT_GOAL_MS:.0f} ms |",
+            f"| one durable commit, ms (a send makes 2) | | {med(m.commit_ms):.2f} "
+            f"| added p50 less 2 commits: +{spread(beyond, '.2f')} ms | |",
+            f"| messages per conversation at a run's end | | {med(m.history):.0f} | | |",
         ]
     )
