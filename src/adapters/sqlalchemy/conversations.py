@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
@@ -32,6 +32,14 @@ CONVERSATION_CONSTRAINT_ERRORS: ConstraintErrors = {
 
 _conversations = cast(Table, ConversationRecord.__table__)
 _RECENT_FIRST = (SortKey("updated_at", descending=True), SortKey("id", descending=True))
+# Built once (`prepared`): every send reads its conversation and updates it.
+_GET = select(_conversations).where(_conversations.c.id == bindparam("b_id"))
+# The SET clause is the columns of the parameters.
+_UPDATE = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("b_id"))
+    .returning(*_conversations.c)
+)
 # SQLite names no constraint when a foreign key fails.
 _SQLITE_FOREIGN_KEY = "FOREIGN KEY constraint failed"
 
@@ -128,8 +136,10 @@ class SqlAlchemyConversationRepository(ConversationRepository):
         return _to_conversation(row)
 
     async def get(self, conversation_id: int) -> Conversation | None:
-        record = await self._records.get(conversation_id, include_deleted=True)
-        return _to_conversation(record) if record is not None else None
+        with database_errors():
+            result = await self._session.execute(_GET, {"b_id": conversation_id})
+        row = result.first()
+        return _to_conversation(row) if row is not None else None
 
     async def for_user(self, user_id: int, page: PageRequest) -> Page[Conversation]:
         query = ListQuery(
@@ -142,18 +152,16 @@ class SqlAlchemyConversationRepository(ConversationRepository):
         )
 
     async def update(self, conversation: Conversation) -> Conversation:
-        statement = (
-            update(_conversations)
-            .where(_conversations.c.id == conversation.id)
-            .values(
-                title=conversation.title,
-                system_prompt=conversation.system_prompt,
-                updated_at=conversation.updated_at or utcnow(),
-                deleted_at=conversation.deleted_at,
-            )
-            .returning(*_conversations.c)
+        parameters = {
+            "b_id": conversation.id,
+            "title": conversation.title,
+            "system_prompt": conversation.system_prompt,
+            "updated_at": conversation.updated_at or utcnow(),
+            "deleted_at": conversation.deleted_at,
+        }
+        row = await returning(
+            self._session, _UPDATE, CONVERSATION_CONSTRAINT_ERRORS, parameters=parameters
         )
-        row = await returning(self._session, statement, CONVERSATION_CONSTRAINT_ERRORS)
         if row is None:
             raise ConversationNotFoundError()
         return _to_conversation(row)

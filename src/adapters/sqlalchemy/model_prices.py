@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, select
+from sqlalchemy import ColumnElement, Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.conversations import returning
@@ -20,6 +20,16 @@ from core.conversations.ports import ModelPriceRepository
 PRICE_CONSTRAINT_ERRORS: ConstraintErrors = {}
 
 _prices = cast(Table, ModelPriceRecord.__table__)
+# Built once (`prepared`): every send reads its model's price.
+_CURRENT = (
+    select(_prices)
+    .where(
+        _prices.c.model == bindparam("b_model"),
+        _prices.c.effective_from <= bindparam("b_at", type_=_prices.c.effective_from.type),
+    )
+    .order_by(_prices.c.effective_from.desc())
+    .limit(1)
+)
 
 
 def _to_price(record: Row[Any]) -> ModelPrice:
@@ -77,14 +87,9 @@ class SqlAlchemyModelPriceRepository(ModelPriceRepository):
         return _to_price(row)
 
     async def current(self, model: str, at: datetime) -> ModelPrice | None:
-        statement = (
-            select(_prices)
-            .where(_prices.c.model == model, _prices.c.effective_from <= at)
-            .order_by(_prices.c.effective_from.desc())
-            .limit(1)
-        )
         with database_errors():
-            row = (await self._session.execute(statement)).first()
+            result = await self._session.execute(_CURRENT, {"b_model": model, "b_at": at})
+        row = result.first()
         return _to_price(row) if row is not None else None
 
     async def all(self) -> list[ModelPrice]:

@@ -3,11 +3,12 @@ counted by one conditional upsert."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -50,18 +51,13 @@ class SqlAlchemyUsageCounters(UsageCounters):
         found = dict.fromkeys(periods, 0)
         if not periods:
             return found
-        counters = _counters.c
-        statement = select(counters.name, counters.used).where(
-            counters.user_id == user_id,
-            or_(
-                *(
-                    and_(counters.name == name, counters.period_start == start)
-                    for name, start in periods.items()
-                )
-            ),
-        )
+        parameters: dict[str, object] = {"b_user_id": user_id}
+        for index, (name, start) in enumerate(periods.items()):
+            parameters[f"b_name_{index}"] = name
+            parameters[f"b_start_{index}"] = start
         with database_errors():
-            rows = (await self._session.execute(statement)).all()
+            result = await self._session.execute(_used_in(len(periods)), parameters)
+        rows = result.all()
         found.update({name: int(used) for name, used in rows})
         return found
 
@@ -105,6 +101,26 @@ def _consume_statement(dialect: str) -> ReturningInsert[Any]:
             where=added <= bindparam("b_limit", type_=columns.used.type),
         )
         .returning(columns.used)
+    )
+
+
+@functools.cache
+def _used_in(count: int) -> Select[tuple[str, int]]:
+    """The counters of `count` (name, period) pairs, built once per count: every send
+    reads two."""
+    columns = _counters.c
+    start_type = columns.period_start.type
+    return select(columns.name, columns.used).where(
+        columns.user_id == bindparam("b_user_id"),
+        or_(
+            *(
+                and_(
+                    columns.name == bindparam(f"b_name_{index}"),
+                    columns.period_start == bindparam(f"b_start_{index}", type_=start_type),
+                )
+                for index in range(count)
+            )
+        ),
     )
 
 
