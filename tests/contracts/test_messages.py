@@ -386,9 +386,7 @@ async def test_history_is_the_newest_completed_messages_oldest_first(
         assert await tx.messages.history(world.chat, 3) == sent[-3:]
         assert await tx.messages.history(world.chat, 1) == sent[-1:]
         assert await tx.messages.history(world.chat, 0) == []
-        assert await tx.messages.history(world.other_chat, 5) == [
-            ChatMessage(USER, "Hello?")
-        ]
+        assert await tx.messages.history(world.other_chat, 5) == [ChatMessage(USER, "Hello?")]
         assert await tx.messages.history(424242, 5) == []
 
 

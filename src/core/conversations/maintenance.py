@@ -28,9 +28,10 @@ class ReplySweep:
     - A reply still `reserved` longer than any live send can take (the model's timeout,
       the wait of a repeated send, and a grace) was abandoned by a process that died.
       It is marked `failed` with the error `reply_interrupted`.
-    - Its reservation is closed as the reservation sweep would: settled to the cost the
-      send recorded before it died (the provider billed the call), else released. The
-      reply's `credits_charged` says which, so the conversation shows every charge.
+    - Its reservation is closed as the reservation sweep would: settled to a usage
+      recorded on it, else released (a send settles in the unit that saves the reply,
+      so a reply a crash left `reserved` was never charged). The reply's
+      `credits_charged` says which, so the conversation shows every charge.
     - Each reply is closed once, however many sweeps race (`finish` is conditional; the
       reservation's first close stands).
     """

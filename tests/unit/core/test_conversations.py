@@ -149,6 +149,39 @@ async def test_100_concurrent_sends_against_50_worst_cases_answer_exactly_50() -
     await world.assert_ledger_exact(user)
 
 
+async def test_sends_racing_past_the_daily_limit_leave_nothing_of_the_refused_ones(
+    world: ConversationsWorld,
+) -> None:
+    # Every send passes the check before its unit counts the message; the count itself
+    # refuses the extra ones, and their unit (credits held, both messages) is undone.
+    three_a_day = Tier(
+        code="three",
+        name="Three a day",
+        features=frozenset({"conversations", "model:portico-fake"}),
+        limits={"messages": LimitSpec(3, Period.DAY), "tokens": LimitSpec(10**9, Period.MONTH)},
+    )
+    await world.catalog.create_tier(three_a_day)
+    user = await world.funded()
+    assert user.id is not None
+    await world.plans.change_tier(user.id, "three")
+    user = await world.reload(user)
+    conversation = await world.conversations.create(user)
+    assert conversation.id is not None
+    outcomes = await asyncio.gather(
+        *(world.messages.send(user, conversation.id, f"message {n}") for n in range(10)),
+        return_exceptions=True,
+    )
+    answered = [o for o in outcomes if isinstance(o, SendResult)]
+    refused = [o for o in outcomes if isinstance(o, LimitReachedError)]
+    assert (len(answered), len(refused)) == (3, 7)
+    assert len(world.model.calls) == 3
+    stored = await world.all_messages(conversation.id)
+    assert len(stored) == 6 and all(m.state is MessageState.COMPLETED for m in stored)
+    charged = sum(r.reply.credits_charged for r in answered)
+    assert await world.credits.balance(user.id) == 10_000 - charged
+    await world.assert_ledger_exact(user)
+
+
 async def test_a_stream_read_by_nobody_after_the_third_delta_is_saved_whole_and_charged_once(
     world: ConversationsWorld,
 ) -> None:
