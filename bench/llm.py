@@ -23,7 +23,6 @@ the figures are the whole `send_message`, not only the adapter.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import statistics
@@ -34,10 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import asyncpg
-
 from bench.accounts import Account, PorticoApi
 from bench.ceilings.serving import portico_uvicorn_flags
+from bench.floors import SEND_STATEMENTS, Floors, measure_floors
 from bench.portico_server import portico_command, start_portico
 from bench.processes import ManagedProcess, free_port, wait_until_answering
 from bench.stack import START_TIMEOUT_SECONDS, BenchStack
@@ -51,7 +49,6 @@ MAX_RUN_SECONDS = 5  # the enterprise tier allows 20,000 messages a day
 PROMPT = "Hello, model"
 ADDED_LATENCY_GOAL_MS = 2.0
 FIRST_EVENT_GOAL_MS = 5.0
-COMMIT_SAMPLES = 200
 
 
 @dataclass
@@ -64,7 +61,7 @@ class LlmMeasurements:
     portico_first_ms: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     history: list[float] = field(default_factory=list)  # messages per conversation at the end
-    commit_ms: list[float] = field(default_factory=list)  # one durable commit on this Postgres
+    floors: list[Floors] = field(default_factory=list)
 
 
 class LlmBench:
@@ -162,7 +159,7 @@ class LlmBench:
                 into.direct_p50_ms.append(results["direct"].p50_ms)
                 into.portico_p50_ms.append(results["portico"].p50_ms)
         into.direct_first_ms.append(self._first_byte_direct())
-        into.commit_ms.append(commit_floor_ms(self.stack.database.dsn))
+        into.floors.append(measure_floors(self.stack.database.dsn, self.model_url))
         first = self.users[0].email
         into.portico_first_ms.append(self._first_event_portico(tokens[first], fresh.pop()[first]))
         self.say(
@@ -170,7 +167,9 @@ class LlmBench:
             f"direct; p50 at -c1 {into.portico_p50_ms[-1]:.2f} vs {into.direct_p50_ms[-1]:.2f} "
             f"ms; first event {into.portico_first_ms[-1]:.2f} vs first byte "
             f"{into.direct_first_ms[-1]:.2f} ms; conversations ended with up to "
-            f"{max(into.history[-2:]):.0f} messages; a durable commit {into.commit_ms[-1]:.2f} ms"
+            f"{max(into.history[-2:]):.0f} messages; floors: a durable commit "
+            f"{into.floors[-1].commit_ms:.2f} ms, a round trip {into.floors[-1].round_trip_ms:.2f} "
+            f"ms, the SDK's call {into.floors[-1].sdk_ms:.2f} ms"
         )
 
     def _conversations(self, api: PorticoApi, tokens: dict[str, str]) -> dict[str, list[int]]:
@@ -306,32 +305,6 @@ def _first(port: int, request: bytes, *markers: bytes) -> float:
     return (found - sent) * 1000
 
 
-def commit_floor_ms(dsn: str, samples: int = COMMIT_SAMPLES) -> float:
-    """The median time of a committed one-row INSERT on the bench's Postgres (asyncpg,
-    no ORM, one connection): what one durable commit costs on this server's disk. A
-    send commits twice (what it holds before the model call, what it charges after),
-    so twice this is a floor under its added latency that no code change lowers."""
-
-    async def measure() -> float:
-        conn = await asyncpg.connect(dsn, timeout=10)
-        try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS bench_commit_floor "
-                "(id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
-            )
-            times = []
-            for _ in range(samples):
-                started = time.perf_counter()
-                async with conn.transaction():
-                    await conn.execute("INSERT INTO bench_commit_floor DEFAULT VALUES")
-                times.append((time.perf_counter() - started) * 1000)
-            return statistics.median(times)
-        finally:
-            await conn.close()
-
-    return asyncio.run(measure())
-
-
 def llm_table(m: LlmMeasurements, connections: int) -> str:
     def med(values: list[float]) -> float:
         return statistics.median(values) if values else float("nan")
@@ -339,7 +312,7 @@ def llm_table(m: LlmMeasurements, connections: int) -> str:
     ratios = [p / d for p, d in zip(m.portico_rps, m.direct_rps, strict=True) if d]
     added = [p - d for p, d in zip(m.portico_p50_ms, m.direct_p50_ms, strict=True)]
     first = [p - d for p, d in zip(m.portico_first_ms, m.direct_first_ms, strict=True)]
-    beyond = [a - 2 * c for a, c in zip(added, m.commit_ms, strict=True)]
+    beyond = [a - f.of_a_send() for a, f in zip(added, m.floors, strict=True)]
 
     def spread(values: list[float], fmt: str) -> str:
         text = format(med(values), fmt)
@@ -358,8 +331,13 @@ def llm_table(m: LlmMeasurements, connections: int) -> str:
             f"| first byte / first SSE event, ms | {med(m.direct_first_ms):.2f} "
             f"| {med(m.portico_first_ms):.2f} | +{spread(first, '.2f')} ms "
             f"| <= {FIRST_EVENT_GOAL_MS:.0f} ms |",
-            f"| one durable commit, ms (a send makes 2) | | {med(m.commit_ms):.2f} "
-            f"| added p50 less 2 commits: +{spread(beyond, '.2f')} ms | |",
+            f"| floor: one durable commit, ms (a send makes 2) | | "
+            f"{med([f.commit_ms for f in m.floors]):.2f} | | |",
+            f"| floor: one round trip, ms (a send makes {SEND_STATEMENTS}) | | "
+            f"{med([f.round_trip_ms for f in m.floors]):.2f} | | |",
+            f"| floor: the SDK's call (the adapter, in the bench process), ms | "
+            f"{med(m.direct_p50_ms):.2f} | {med([f.sdk_ms for f in m.floors]):.2f} | | |",
+            f"| added p50 beyond the floors | | | +{spread(beyond, '.2f')} ms | |",
             f"| messages per conversation at a run's end | | {med(m.history):.0f} | | |",
         ]
     )

@@ -9,11 +9,15 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from dependency_injector import providers
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from adapters.openai.fake import ScriptedChatModel
+from bench.floors import SEND_STATEMENTS
 from core.billing.catalog import CatalogService
 from core.billing.credits import CreditService
 from core.billing.errors import InsufficientCreditsError
@@ -144,3 +148,36 @@ async def test_10_concurrent_sends_with_one_id_call_the_model_once_and_charge_on
     assert {r.reply.id for r in results} == {results[0].reply.id}
     assert {r.reply.content for r in results} == {results[0].reply.content}
     await _assert_ledger_exact(app, user.id, 10 * WORST - WORST)
+
+
+async def test_a_send_is_two_transactions_of_the_statements_the_bench_counts(
+    runtime: tuple[Runtime, ScriptedChatModel],
+) -> None:
+    # `make bench` prices a send's floor at this many round trips (bench/floors.py): a
+    # reply costing less than its reservation, whose rest goes back to the balance.
+    app, model = runtime
+    model.reply_at_max_output = False
+    user = await _funded_user(app, 10 * WORST)
+    assert user.id is not None
+    conversation = await app.get(ConversationService).create(user)
+    assert conversation.id is not None
+    messages = app.get(MessageService)
+    await messages.send(user, conversation.id, "warm")  # entitlements cached
+    statements: list[str] = []
+    commits: list[object] = []
+
+    def executed(*args: Any) -> None:
+        statements.append(args[2])
+
+    def committed(connection: Any) -> None:
+        commits.append(connection)
+
+    event.listen(Engine, "before_cursor_execute", executed)
+    event.listen(Engine, "commit", committed)
+    try:
+        await messages.send(user, conversation.id, "counted")
+    finally:
+        event.remove(Engine, "before_cursor_execute", executed)
+        event.remove(Engine, "commit", committed)
+    assert len(commits) == 2
+    assert len(statements) == SEND_STATEMENTS, statements
