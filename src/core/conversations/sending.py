@@ -302,6 +302,9 @@ class MessageService:
             if isinstance(item, ChatDelta):
                 parts.append(item.text)
                 deltas.put_nowait(item)
+                # Let the response send it now: deltas that arrive together (one read of
+                # a fast model's stream) would otherwise all wait for the last of them.
+                await asyncio.sleep(0)
             else:
                 usage = item
         if usage is None:

@@ -5,6 +5,7 @@ concurrency against the balance, streams read to the end, history trimming, usag
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,15 @@ from core.conversations.errors import (
     PriceNotFoundError,
     ReplyFailedError,
 )
-from core.conversations.model import ChatDelta, MessageState, ModelPrice, Role
+from core.conversations.model import (
+    ChatDelta,
+    ChatMessage,
+    ChatParams,
+    ChatUsage,
+    MessageState,
+    ModelPrice,
+    Role,
+)
 from core.conversations.sending import SendResult
 from core.shared.errors import RuleViolationError
 from tests.unit.core.conversations_world import ConversationsWorld
@@ -180,6 +189,37 @@ async def test_sends_racing_past_the_daily_limit_leave_nothing_of_the_refused_on
     charged = sum(r.reply.credits_charged for r in answered)
     assert await world.credits.balance(user.id) == 10_000 - charged
     await world.assert_ledger_exact(user)
+
+
+class BurstModel(ScriptedChatModel):
+    """Yields every delta of a reply without waiting in between, as a fast model's
+    stream does when one network read holds many chunks; counts what it yielded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.yielded = 0
+
+    async def stream(  # type: ignore[override]
+        self, messages: Sequence[ChatMessage], model: str, params: ChatParams
+    ) -> AsyncIterator[ChatDelta | ChatUsage]:
+        for word in ("one ", "two ", "three ", "four ", "five"):
+            self.yielded += 1
+            yield ChatDelta(word)
+        yield ChatUsage(model, 3, 5)
+
+
+async def test_a_delta_reaches_the_stream_before_the_model_yields_the_next() -> None:
+    model = BurstModel()
+    world = await ConversationsWorld(model, llm={"max_output_tokens": MAX_OUTPUT}).seeded()
+    user = await world.funded()
+    conversation = await world.conversations.create(user)
+    assert conversation.id is not None
+    events = await world.messages.stream(user, conversation.id, "count")
+    seen = []
+    async for item in events:
+        if isinstance(item, ChatDelta):
+            seen.append((item.text, model.yielded))
+    assert seen == [("one ", 1), ("two ", 2), ("three ", 3), ("four ", 4), ("five", 5)]
 
 
 async def test_a_stream_read_by_nobody_after_the_third_delta_is_saved_whole_and_charged_once(
