@@ -7,7 +7,9 @@ same Postgres and the same model server as the AI phase, so the table can say ho
 the added latency is these floors and how much is Portico:
 
 - a durable commit: a one-row INSERT transaction through asyncpg (no ORM);
-- a round trip: `SELECT 1` through asyncpg on an open connection;
+- a read: `SELECT 1` through asyncpg on an open connection (a round trip);
+- a write: a one-row upsert `... RETURNING` inside an open transaction through asyncpg
+  (a round trip, and the server's own work: the index, the WAL record);
 - the SDK: `OpenAIChatModel.complete` (the adapter a message goes through) with one short
   message, against the model's own p50 measured by wrk.
 """
@@ -23,21 +25,29 @@ from dataclasses import dataclass
 import asyncpg
 
 SAMPLES = 200
-# Statements of one send, BEGIN and COMMIT apart (11 before the model call, 5 after):
-# counted with SQLAlchemy's cursor events around `MessageService.send` on Postgres.
-SEND_STATEMENTS = 16
+# Statements of one send, BEGIN and COMMIT apart, counted with SQLAlchemy's cursor events
+# around `MessageService.send` on Postgres (tests/integration/test_conversation_concurrency):
+# before the model call 4 reads (the conversation, its history, the price, the usage
+# counters) and 7 writes (the reservation, the balance, its ledger entry, two messages,
+# the conversation's time, the message count); after it 5 writes (the reservation
+# closed, the balance, its ledger entry, the reply, the token count).
+SEND_READS = 4
+SEND_WRITES = 12
+SEND_STATEMENTS = SEND_READS + SEND_WRITES
 
 
 @dataclass(frozen=True)
 class Floors:
     commit_ms: float
-    round_trip_ms: float
+    read_ms: float
+    write_ms: float
     sdk_ms: float
 
     def of_a_send(self) -> float:
         """Two commits, the statements, and the SDK's call (the model's own time is in
         the direct figure already, so this slightly over-counts the SDK)."""
-        return 2 * self.commit_ms + SEND_STATEMENTS * self.round_trip_ms + self.sdk_ms
+        statements = SEND_READS * self.read_ms + SEND_WRITES * self.write_ms
+        return 2 * self.commit_ms + statements + self.sdk_ms
 
 
 def measure_floors(dsn: str, model_url: str, samples: int = SAMPLES) -> Floors:
@@ -68,10 +78,21 @@ async def _measure(dsn: str, model_url: str, samples: int) -> Floors:
                 await conn.execute("INSERT INTO bench_commit_floor DEFAULT VALUES")
 
         commit_ms = await _median_ms(samples, commit)
-        round_trip_ms = await _median_ms(samples, lambda: conn.fetchval("SELECT 1"))
+        read_ms = await _median_ms(samples, lambda: conn.fetchval("SELECT 1"))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_write_floor (id int PRIMARY KEY, n bigint NOT NULL)"
+        )
+        async with conn.transaction():
+            write_ms = await _median_ms(
+                samples,
+                lambda: conn.fetchval(
+                    "INSERT INTO bench_write_floor VALUES (1, 1) ON CONFLICT (id) "
+                    "DO UPDATE SET n = bench_write_floor.n + 1 RETURNING n"
+                ),
+            )
     finally:
         await conn.close()
-    return Floors(commit_ms, round_trip_ms, await _sdk_ms(model_url, samples))
+    return Floors(commit_ms, read_ms, write_ms, await _sdk_ms(model_url, samples))
 
 
 async def _sdk_ms(model_url: str, samples: int) -> float:

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from bench.accounts import Account, PorticoApi
 from bench.ceilings.serving import portico_uvicorn_flags
-from bench.floors import SEND_STATEMENTS, Floors, measure_floors
+from bench.floors import SEND_READS, SEND_WRITES, Floors, measure_floors
 from bench.portico_server import portico_command, start_portico
 from bench.processes import ManagedProcess, free_port, wait_until_answering
 from bench.stack import START_TIMEOUT_SECONDS, BenchStack
@@ -168,8 +168,8 @@ class LlmBench:
             f"ms; first event {into.portico_first_ms[-1]:.2f} vs first byte "
             f"{into.direct_first_ms[-1]:.2f} ms; conversations ended with up to "
             f"{max(into.history[-2:]):.0f} messages; floors: a durable commit "
-            f"{into.floors[-1].commit_ms:.2f} ms, a round trip {into.floors[-1].round_trip_ms:.2f} "
-            f"ms, the SDK's call {into.floors[-1].sdk_ms:.2f} ms"
+            f"{into.floors[-1].commit_ms:.2f} ms, a read {into.floors[-1].read_ms:.2f} ms, a write "
+            f"{into.floors[-1].write_ms:.2f} ms, the SDK's call {into.floors[-1].sdk_ms:.2f} ms"
         )
 
     def _conversations(self, api: PorticoApi, tokens: dict[str, str]) -> dict[str, list[int]]:
@@ -333,10 +333,14 @@ def llm_table(m: LlmMeasurements, connections: int) -> str:
             f"| <= {FIRST_EVENT_GOAL_MS:.0f} ms |",
             f"| floor: one durable commit, ms (a send makes 2) | | "
             f"{med([f.commit_ms for f in m.floors]):.2f} | | |",
-            f"| floor: one round trip, ms (a send makes {SEND_STATEMENTS}) | | "
-            f"{med([f.round_trip_ms for f in m.floors]):.2f} | | |",
+            f"| floor: one read, ms (a send makes {SEND_READS}) | | "
+            f"{med([f.read_ms for f in m.floors]):.2f} | | |",
+            f"| floor: one write, ms (a send makes {SEND_WRITES}) | | "
+            f"{med([f.write_ms for f in m.floors]):.2f} | | |",
             f"| floor: the SDK's call (the adapter, in the bench process), ms | "
             f"{med(m.direct_p50_ms):.2f} | {med([f.sdk_ms for f in m.floors]):.2f} | | |",
+            f"| a send's floors together (2 commits, the statements, the SDK) | | "
+            f"{med([f.of_a_send() for f in m.floors]):.2f} | | |",
             f"| added p50 beyond the floors | | | +{spread(beyond, '.2f')} ms | |",
             f"| messages per conversation at a run's end | | {med(m.history):.0f} | | |",
         ]
