@@ -27,7 +27,8 @@ from core.billing.ports import BillingUnitOfWorkFactory
 from core.conversations.conversations import ConversationService
 from core.conversations.model import ModelPrice
 from core.conversations.prices import PriceService
-from core.conversations.sending import MessageService, SendResult
+from core.conversations.repeats import SendResult
+from core.conversations.sending import MessageService
 from core.identity.model import User
 from core.identity.service import AccountService
 from entrypoints.bootstrap.container import build_container

@@ -16,7 +16,7 @@ from core.conversations.errors import (
     ModelUnavailableError,
 )
 from core.conversations.model import ChatDelta, MessageState
-from core.conversations.sending import SendResult
+from core.conversations.repeats import SendResult
 from core.identity.model import User
 from tests.fakes.openai_server import FakeOpenAIServer, running_fake_openai
 from tests.unit.core.conversations_world import ConversationsWorld

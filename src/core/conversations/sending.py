@@ -36,7 +36,6 @@ from core.conversations.errors import (
     ModelTimeoutError,
     ModelUnavailableError,
     PriceNotFoundError,
-    ReplyFailedError,
 )
 from core.conversations.model import (
     ChatDelta,
@@ -55,7 +54,9 @@ from core.conversations.ports import (
     ConversationsUnitOfWork,
     ConversationsUnitOfWorkFactory,
 )
-from core.conversations.tokens import estimate_prompt, trim_history
+from core.conversations.repeats import FirstResults, SendResult
+from core.conversations.streams import relay, single
+from core.conversations.tokens import build_prompt, estimate_prompt
 from core.identity.model import User
 from core.platform.telemetry import CallOutcome, Telemetry
 from core.shared.clock import Clock
@@ -68,15 +69,6 @@ TOKENS_LIMIT = "tokens"
 HISTORY_LIMIT = 200
 
 log = logging.getLogger("portico.conversations")
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """A sent message and its reply (`usage` is None for a repeated send's answer
-    read back from storage: the reply carries its tokens)."""
-
-    user_message: Message
-    reply: Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +115,7 @@ class MessageService:
         self._tokens = tokens
         self._clock = clock
         self._policy = policy
+        self._repeats = FirstResults(uow, policy)
         # Streams and cleanups in flight: kept referenced until they end (a task nobody
         # holds may be collected mid-flight).
         self._running: set[asyncio.Future[Any]] = set()
@@ -153,11 +146,11 @@ class MessageService:
         failure raises from the iterator after the deltas already sent."""
         prepared = await self._prepare(user, conversation_id, content, client_message_id)
         if isinstance(prepared, SendResult):
-            return _single(prepared)
+            return single(prepared)
         queue: asyncio.Queue[ChatDelta | None] = asyncio.Queue()
         task = asyncio.create_task(self._run(prepared, queue))
         self._keep(task)
-        return _relay(queue, task)
+        return relay(queue, task)
 
     def _keep(self, task: asyncio.Future[Any]) -> None:
         self._running.add(task)
@@ -181,8 +174,8 @@ class MessageService:
                     return await self._hold(tx, user, conversation, content, key, granted)
         except (IdempotencyKeyTakenError, MessageExistsError):
             # A send with this id won the race: its reply is ours.
-            return await self._answer_to(conversation_id, key)
-        return await self._answer(first)
+            return await self._repeats.answer_to(conversation_id, key)
+        return await self._repeats.answer(first)
 
     async def _hold(
         self,
@@ -199,7 +192,9 @@ class MessageService:
         assert user.id is not None and conversation.id is not None
         history = await tx.messages.history(conversation.id, HISTORY_LIMIT)
         price = await tx.model_prices.current(conversation.model, self._clock.now())
-        prompt = self._prompt(conversation, history, content)
+        prompt = build_prompt(
+            conversation.system_prompt, history, content, self._policy.history_token_budget
+        )
         estimated = estimate_prompt(prompt)
         await self._entitlements.admit_in(
             tx,
@@ -368,62 +363,3 @@ class MessageService:
             await tx.commit()
         if closing is not None:
             self._reservations.committed(closing)
-
-    # --- repeated sends ---------------------------------------------------------------
-
-    async def _answer_to(self, conversation_id: int, key: str) -> SendResult:
-        async with self._uow(read_only=True) as tx:
-            first = await tx.messages.find_user_message(conversation_id, key)
-        if first is None:  # the racing send failed before saving: nothing to return
-            raise ReplyFailedError("The first send with this client_message_id failed.")
-        return await self._answer(first)
-
-    async def _answer(self, user_message: Message) -> SendResult:
-        """The reply to `user_message`, once it is made (polled: the send making it may
-        run in another process)."""
-        assert user_message.id is not None
-        deadline = time.monotonic() + self._policy.reply_wait_seconds
-        pause = 0.02
-        while True:
-            async with self._uow(read_only=True) as tx:
-                reply = await tx.messages.reply_to(user_message.id)
-            if reply is not None and reply.state is MessageState.COMPLETED:
-                return SendResult(user_message, reply)
-            if reply is None or reply.state is MessageState.FAILED:
-                raise ReplyFailedError(
-                    f"The first send with this client_message_id failed "
-                    f"({reply.error if reply else 'unknown'}): send it with a new id."
-                )
-            if time.monotonic() > deadline:
-                raise ModelTimeoutError("The first send with this id is still running.")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.5)
-
-    # --- the prompt -------------------------------------------------------------------
-
-    def _prompt(
-        self, conversation: Conversation, history: list[ChatMessage], content: str
-    ) -> list[ChatMessage]:
-        system = (
-            ChatMessage(Role.SYSTEM, conversation.system_prompt)
-            if conversation.system_prompt
-            else None
-        )
-        past = [m for m in history if m.role is not Role.SYSTEM]
-        return trim_history(
-            system, [*past, ChatMessage(Role.USER, content)], self._policy.history_token_budget
-        )
-
-
-async def _single(result: SendResult) -> AsyncIterator[ChatDelta | SendResult]:
-    yield result
-
-
-async def _relay(
-    queue: asyncio.Queue[ChatDelta | None], task: asyncio.Task[SendResult]
-) -> AsyncIterator[ChatDelta | SendResult]:
-    """The deltas as the task puts them, then its result (or its error). Cancelling
-    this iterator (a client gone) leaves the task running to the end."""
-    while (item := await queue.get()) is not None:
-        yield item
-    yield await task

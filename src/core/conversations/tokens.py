@@ -1,4 +1,5 @@
-"""Estimating tokens without a tokenizer download, and trimming history to a budget.
+"""Estimating tokens without a tokenizer download, and the prompt: history trimmed to a
+budget.
 
 The estimate is deliberately high (a token per three characters, plus a few per
 message for the chat format), since it sizes the credit reservation for the worst case:
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.conversations.model import ChatMessage
+from core.conversations.model import ChatMessage, Role
 
 CHARS_PER_TOKEN = 3
 TOKENS_PER_MESSAGE = 4
@@ -39,3 +40,14 @@ def trim_history(
         used += cost
     kept.reverse()
     return [system, *kept] if system is not None else kept
+
+
+def build_prompt(
+    system_prompt: str | None, history: Sequence[ChatMessage], content: str, budget: int
+) -> list[ChatMessage]:
+    """What the model is sent: the system prompt, the history (its system messages left
+    out: the conversation's own prompt stands for them) and the new message, trimmed to
+    `budget` (`trim_history`)."""
+    system = ChatMessage(Role.SYSTEM, system_prompt) if system_prompt else None
+    past = [m for m in history if m.role is not Role.SYSTEM]
+    return trim_history(system, [*past, ChatMessage(Role.USER, content)], budget)

@@ -28,7 +28,7 @@ from core.conversations.model import (
     ModelPrice,
     Role,
 )
-from core.conversations.sending import SendResult
+from core.conversations.repeats import SendResult
 from core.shared.errors import RuleViolationError
 from tests.unit.core.conversations_world import ConversationsWorld
 

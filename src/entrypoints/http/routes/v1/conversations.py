@@ -14,7 +14,8 @@ from starlette.responses import Response
 
 from core.conversations.conversations import ConversationService
 from core.conversations.model import ChatDelta
-from core.conversations.sending import MessageService, SendResult
+from core.conversations.repeats import SendResult
+from core.conversations.sending import MessageService
 from core.shared.clock import Clock
 from core.shared.errors import DomainError
 from core.shared.query import PageRequest
