@@ -115,8 +115,8 @@ class ReservationService:
         """`reserve` inside the caller's unit, which commits it with its own writes (a
         message and the credits it holds, together). `IdempotencyKeyTakenError` when the
         user has a reservation with this key (also one a concurrent unit committed);
-        `InsufficientCreditsError` when the credits are not there. After either, the
-        caller's unit holds nothing of this call."""
+        `InsufficientCreditsError` when the credits are not there: then the unit is to be
+        rolled back (the reservation's row is in it, without its credits)."""
         positive(amount)
         check_idempotency_key(idempotency_key)
         seconds = ttl_seconds if ttl_seconds is not None else self._policy.reservation_ttl_seconds
