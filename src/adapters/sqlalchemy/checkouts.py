@@ -9,7 +9,6 @@ from sqlalchemy import Row, Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import ConstraintErrors
-from adapters.sqlalchemy.payments import write
 from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_payments import (
     CHECKOUTS_PK,
@@ -18,6 +17,7 @@ from adapters.sqlalchemy.records_payments import (
     CheckoutRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.returning import write
 from core.identity.errors import UserNotFoundError
 from core.payments.errors import CheckoutExistsError, CheckoutNotFoundError
 from core.payments.model import Checkout, CheckoutKind, CheckoutStatus

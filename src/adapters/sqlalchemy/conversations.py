@@ -1,5 +1,5 @@
 """The SQL side of conversations (messages are in `messages.py`, model prices in
-`model_prices.py`; they share `returning` from here).
+`model_prices.py`).
 
 Writes are single statements with `RETURNING`, so what a repository returns is what the
 database stored.
@@ -7,23 +7,20 @@ database stored.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, insert, select, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
-from adapters.sqlalchemy.records import Base, utcnow
+from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_conversations import CONVERSATIONS_USER_FK, ConversationRecord
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.returning import returning, user_not_found
 from core.conversations.errors import ConversationNotFoundError
 from core.conversations.model import Conversation
 from core.conversations.ports import ConversationRepository
 from core.identity.errors import UserNotFoundError
-from core.shared.errors import DomainError
 from core.shared.query import Condition, ListQuery, Operator, Page, PageRequest, SortKey
 
 CONVERSATION_CONSTRAINT_ERRORS: ConstraintErrors = {
@@ -40,46 +37,6 @@ _UPDATE = (
     .where(_conversations.c.id == bindparam("b_id"))
     .returning(*_conversations.c)
 )
-# SQLite names no constraint when a foreign key fails.
-_SQLITE_FOREIGN_KEY = "FOREIGN KEY constraint failed"
-
-
-def is_sqlite_foreign_key_error(error: sa_exc.IntegrityError) -> bool:
-    return _SQLITE_FOREIGN_KEY in str(error.orig)
-
-
-async def returning(
-    session: AsyncSession,
-    statement: Executable,
-    constraint_errors: ConstraintErrors,
-    *,
-    parameters: Mapping[str, Any] | None = None,
-    savepoint: bool = False,
-    missing_reference: Callable[[], Awaitable[DomainError]] | None = None,
-) -> Row[Any] | None:
-    """Run one INSERT/UPDATE ... RETURNING (with `parameters`, for a statement built
-    once); its row, or None when it touched none.
-
-    Constraint violations raise the core errors `constraint_errors` maps them to; a
-    foreign key SQLite reports without its name raises what `missing_reference()`
-    finds (after the savepoint is undone). With `savepoint`, a refused statement is
-    undone alone and the unit stays usable.
-    """
-    with database_errors(constraint_errors, Base.metadata):
-        try:
-            if savepoint:
-                async with session.begin_nested():
-                    return (await session.execute(statement, parameters)).first()
-            return (await session.execute(statement, parameters)).first()
-        except sa_exc.IntegrityError as error:
-            if missing_reference is not None and is_sqlite_foreign_key_error(error):
-                raise await missing_reference() from error
-            raise
-
-
-async def _no_user() -> DomainError:
-    # The one foreign key of `conversations`.
-    return UserNotFoundError()
 
 
 def _to_conversation(record: ConversationRecord | Row[Any]) -> Conversation:
@@ -130,7 +87,7 @@ class SqlAlchemyConversationRepository(ConversationRepository):
             self._session,
             statement,
             CONVERSATION_CONSTRAINT_ERRORS,
-            missing_reference=_no_user,
+            missing_reference=user_not_found,
         )
         assert row is not None
         return _to_conversation(row)

@@ -9,7 +9,6 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sqlalchemy.conversations import returning
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.prepared import PerDialect
 from adapters.sqlalchemy.records import UserRecord, utcnow
@@ -23,6 +22,7 @@ from adapters.sqlalchemy.records_conversations import (
     MessageRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.returning import returning
 from adapters.sqlalchemy.upsert import upsert_insert
 from core.conversations.errors import (
     ConversationNotFoundError,

@@ -8,10 +8,10 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sqlalchemy.conversations import returning
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
 from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_conversations import ModelPriceRecord
+from adapters.sqlalchemy.returning import returning
 from adapters.sqlalchemy.upsert import upsert_insert
 from core.conversations.model import ModelPrice
 from core.conversations.ports import ModelPriceRepository

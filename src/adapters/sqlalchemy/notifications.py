@@ -16,6 +16,7 @@ from adapters.sqlalchemy.records_notifications import (
     NotificationPreferencesRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.returning import is_sqlite_foreign_key_error
 from core.identity.errors import UserNotFoundError
 from core.notifications.model import PREFERENCE_FLAGS, NotificationPreferences
 from core.notifications.ports import NotificationPreferencesRepository
@@ -38,10 +39,10 @@ def _to_preferences(record: NotificationPreferencesRecord) -> NotificationPrefer
 
 
 def _is_foreign_key_violation(error: sa_exc.IntegrityError) -> bool:
-    # Postgres names the constraint; SQLite only says "FOREIGN KEY constraint failed".
+    # Postgres names the constraint; SQLite does not (`is_sqlite_foreign_key_error`).
     if violated_constraint(error, Base.metadata) == NOTIFICATION_PREFERENCES_USER_FK:
         return True
-    return "FOREIGN KEY constraint failed" in str(error.orig)
+    return is_sqlite_foreign_key_error(error)
 
 
 class SqlAlchemyNotificationPreferencesRepository(NotificationPreferencesRepository):

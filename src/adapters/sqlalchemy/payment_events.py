@@ -9,7 +9,6 @@ from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
-from adapters.sqlalchemy.payments import write
 from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_payment_events import (
     WEBHOOK_EVENTS_PK,
@@ -17,6 +16,7 @@ from adapters.sqlalchemy.records_payment_events import (
     WebhookEventRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.returning import write
 from core.payments.errors import EventExistsError, EventNotFoundError
 from core.payments.model import EventOutcome, EventSource, Reconciliation, StoredEvent
 from core.payments.ports import ReconciliationLog, WebhookEventRepository

@@ -12,12 +12,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
-from adapters.sqlalchemy.records import Base, utcnow
+from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_payments import (
     PAYMENT_CUSTOMERS_GATEWAY_ID_UNIQUE,
     PAYMENT_CUSTOMERS_PK,
@@ -28,6 +26,7 @@ from adapters.sqlalchemy.records_payments import (
     PaymentRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.returning import write
 from core.identity.errors import UserNotFoundError
 from core.payments.errors import CustomerExistsError, PaymentExistsError, PaymentNotFoundError
 from core.payments.model import Customer, Payment, PaymentKind, PaymentStatus
@@ -48,32 +47,6 @@ _customers = cast(Table, CustomerRecord.__table__)
 _payments = cast(Table, PaymentRecord.__table__)
 # Ids follow the order payments were recorded in.
 _NEWEST_FIRST = (SortKey("id", descending=True),)
-
-
-async def write(
-    session: AsyncSession,
-    statement: Executable,
-    constraint_errors: ConstraintErrors,
-    *,
-    savepoint: bool = False,
-) -> Row[Any] | None:
-    """Run one INSERT/UPDATE ... RETURNING; its row, or None when it touched none.
-
-    Constraint violations raise the core errors `constraint_errors` maps them to. With
-    `savepoint`, a refused statement is undone alone and the unit stays usable.
-    """
-    with database_errors(constraint_errors, Base.metadata):
-        try:
-            if savepoint:
-                async with session.begin_nested():
-                    return (await session.execute(statement)).first()
-            return (await session.execute(statement)).first()
-        except sa_exc.IntegrityError as error:
-            # Postgres names the foreign key (mapped above); SQLite only says "FOREIGN
-            # KEY constraint failed", and the one foreign key of these tables is the user.
-            if "FOREIGN KEY constraint failed" in str(error.orig):
-                raise UserNotFoundError() from error
-            raise
 
 
 def _to_customer(record: CustomerRecord | Row[Any]) -> Customer:

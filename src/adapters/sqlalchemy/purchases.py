@@ -28,6 +28,7 @@ from adapters.sqlalchemy.records_billing import (
     UserProductRecord,
 )
 from adapters.sqlalchemy.repository import SqlAlchemyRepository
+from adapters.sqlalchemy.returning import is_sqlite_foreign_key_error
 from core.billing.errors import ProductNotFoundError, PurchaseExistsError, PurchaseNotFoundError
 from core.billing.model import EnterpriseOverride, Purchase, PurchaseStatus
 from core.billing.ports import OverrideRepository, PurchaseRepository
@@ -50,10 +51,10 @@ _UPSERTS: dict[str, Callable[..., postgresql.Insert | sqlite.Insert]] = {
 
 
 def _is_foreign_key_violation(error: sa_exc.IntegrityError, names: set[str]) -> bool:
-    # Postgres names the constraint; SQLite only says "FOREIGN KEY constraint failed".
+    # Postgres names the constraint; SQLite does not (`is_sqlite_foreign_key_error`).
     if violated_constraint(error, Base.metadata) in names:
         return True
-    return "FOREIGN KEY constraint failed" in str(error.orig)
+    return is_sqlite_foreign_key_error(error)
 
 
 def _to_purchase(record: UserProductRecord) -> Purchase:

@@ -10,9 +10,9 @@ from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import ConstraintErrors, database_errors
-from adapters.sqlalchemy.payments import write
 from adapters.sqlalchemy.records import utcnow
 from adapters.sqlalchemy.records_payments import SUBSCRIPTIONS_USER_FK, SubscriptionRecord
+from adapters.sqlalchemy.returning import write
 from adapters.sqlalchemy.upsert import upsert_insert
 from core.identity.errors import UserNotFoundError
 from core.payments.model import Subscription, SubscriptionStatus
