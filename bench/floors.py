@@ -33,7 +33,6 @@ SAMPLES = 200
 # closed, the balance, its ledger entry, the reply, the token count).
 SEND_READS = 4
 SEND_WRITES = 12
-SEND_STATEMENTS = SEND_READS + SEND_WRITES
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class EntitlementService:
 
     async def entitlements(self, user: User) -> Entitlements:
         """Everything the user is entitled to, live facts (the credit balance) included."""
-        granted = await self._granted(user)
+        granted = await self.granted(user)
         if not self._resolvers.live:
             return granted
         now = self._clock.now()
@@ -99,7 +99,7 @@ class EntitlementService:
 
     async def can_use(self, user: User, feature: str) -> None:
         """Return if the user may use `feature`; else `FeatureNotInTierError`."""
-        if feature not in (await self._granted(user)).features:
+        if feature not in (await self.granted(user)).features:
             raise FeatureNotInTierError(feature, upgrade_hint=self._policy.upgrade_url)
 
     async def admit(
@@ -112,17 +112,12 @@ class EntitlementService:
         """`can_use` for each of `features`, then `check_limit` for each of `limits`
         (name: amount), in that order, with one cache read and one transaction; returns
         the entitlements (for a `consume` that follows)."""
-        granted = await self._granted(user)
+        granted = await self.granted(user)
         self._check_features(granted, features)
         if limits:
             async with self._uow(read_only=True) as tx:
                 await self._check_limits(tx, granted, limits)
         return granted
-
-    async def granted(self, user: User) -> Entitlements:
-        """The user's features and limits (cached; no live facts): what `admit_in` and
-        `consume_in` check against, read before the caller's unit opens."""
-        return await self._granted(user)
 
     async def admit_in(
         self,
@@ -156,7 +151,7 @@ class EntitlementService:
 
     async def check_limit(self, user: User, name: str, amount: int = 1) -> LimitUsage:
         """The limit as it stands if `amount` more fits; else `LimitReachedError`."""
-        spec = (await self._granted(user)).limits.get(name, LimitSpec(0))
+        spec = (await self.granted(user)).limits.get(name, LimitSpec(0))
         now = self._clock.now()
         start = spec.period.start(now)
         async with self._uow(read_only=True) as tx:
@@ -173,7 +168,7 @@ class EntitlementService:
         nothing counted. `granted`: the user's entitlements when the caller has them
         (from `admit`), saving a cache read."""
         if granted is None or granted.user_id != _id(user):
-            granted = await self._granted(user)
+            granted = await self.granted(user)
         async with self._uow() as tx:
             usage = await self.consume_in(tx, granted, name, amount)
             await tx.commit()
@@ -200,7 +195,7 @@ class EntitlementService:
     async def overview(self, user: User) -> tuple[Entitlements, list[LimitUsage]]:
         """`entitlements(user)` and `usage(user)` together: one cache read, one
         transaction, one read of all the counters."""
-        granted = await self._granted(user)
+        granted = await self.granted(user)
         now = self._clock.now()
         limits = sorted(granted.limits.items())
         periods = {name: spec.period.start(now) for name, spec in limits}
@@ -214,7 +209,9 @@ class EntitlementService:
         """After a change to what the user is entitled to (purchases, overrides)."""
         await self._cache.forget_user(user_id)
 
-    async def _granted(self, user: User) -> Entitlements:
+    async def granted(self, user: User) -> Entitlements:
+        """The user's features and limits (cached; no live facts): what `admit_in` and
+        `consume_in` check against, read before the caller's unit opens."""
         user_id = _id(user)
         cached = await self._cache.entries.read(
             entitlements_key(user_id), (CATALOG_VERSION_KEY, user_version_key(user_id))

@@ -203,16 +203,16 @@ class ReservationService:
         self, tx: BillingUnitOfWork, reservation: Reservation, cost: int
     ) -> Closing:
         """`settle` inside the caller's unit (the reply and its charge commit together).
-        The caller passes the closing to `committed` after its commit."""
+        The caller passes the closing to `report_closed` after its commit."""
         if cost < 0:
             raise RuleViolationError("A cost is 0 or more.")
         return await self._close_in(tx, reservation, ReservationStatus.SETTLED, cost)
 
     async def release_in(self, tx: BillingUnitOfWork, reservation: Reservation) -> Closing:
-        """`release` inside the caller's unit; then `committed` after its commit."""
+        """`release` inside the caller's unit; then `report_closed` after its commit."""
         return await self._close_in(tx, reservation, ReservationStatus.RELEASED, 0)
 
-    def committed(self, closing: Closing) -> None:
+    def report_closed(self, closing: Closing) -> None:
         """Report a close made by `settle_in`/`release_in` once its unit committed."""
         kept = closing.reservation.settled_amount or 0
         if closing.made and closing.reservation.status is ReservationStatus.SETTLED and kept > 0:
@@ -243,7 +243,7 @@ class ReservationService:
             if not closing.made:
                 return None
             await tx.commit()
-        self.committed(closing)
+        self.report_closed(closing)
         return closing.reservation
 
     async def _close_in(

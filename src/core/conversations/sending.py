@@ -344,7 +344,7 @@ class MessageService:
                 log.info("tokens_limit_passed", extra={"user_id": send.user.id})
             await tx.commit()
         if closing is not None:
-            self._reservations.committed(closing)
+            self._reservations.report_closed(closing)
         reply = finished if finished is not None else send.reply
         return SendResult(send.user_message, reply)
 
@@ -362,4 +362,4 @@ class MessageService:
                 closing = await self._reservations.release_in(tx, send.reservation)
             await tx.commit()
         if closing is not None:
-            self._reservations.committed(closing)
+            self._reservations.report_closed(closing)
