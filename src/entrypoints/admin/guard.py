@@ -44,13 +44,12 @@ from entrypoints.admin.context import (
     CSRF_KEY,
     AdminContext,
 )
+from entrypoints.origins import same_origin
 from entrypoints.session_cookie import host_cookie_name, looks_like_token, read_cookie, set_cookie
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-SAFE_FETCH_SITES = frozenset({"same-origin", "none"})
 LOGIN_COOKIE = "portico_admin_login"
 LOGIN_COOKIE_MAX_AGE_SECONDS = 2 * 60 * 60
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 # The panel's own files only; SQLAdmin's widgets set inline styles.
@@ -76,28 +75,10 @@ def _headers(scope: Scope) -> dict[str, str]:
     return found
 
 
-def _normalise_origin(origin: str) -> str:
-    origin = origin.strip().lower().rstrip("/")
-    scheme, sep, rest = origin.partition("://")
-    default = _DEFAULT_PORTS.get(scheme)
-    if sep and default and rest.endswith(default):
-        rest = rest[: -len(default)]
-    return f"{scheme}{sep}{rest}"
-
-
-def same_origin(scope: Scope, headers: dict[str, str]) -> bool:
-    """True unless the browser says another site's page sent this (see the module doc)."""
-    fetch_site = headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site.strip().lower() not in SAFE_FETCH_SITES:
-        return False
-    origin = headers.get("origin")
-    if origin is None:
-        return True
-    host = headers.get("host")
-    if not host:
-        return False
-    own = _normalise_origin(f"{scope.get('scheme', 'http')}://{host}")
-    return constant_time_equals(_normalise_origin(origin), own)
+def _same_origin(scope: Scope, headers: dict[str, str]) -> bool:
+    return same_origin(
+        scope, headers.get("origin"), headers.get("sec-fetch-site"), headers.get("host")
+    )
 
 
 def error_page(status: int, title: str, detail: str) -> Response:
@@ -177,7 +158,7 @@ class AdminGuard:
                 scope, receive, send
             )
             return
-        if path == self.logout_path and not same_origin(scope, headers):
+        if path == self.logout_path and not _same_origin(scope, headers):
             # SQLAdmin's logout is a GET link: another site's page may not end the session.
             await error_page(403, "Forbidden", "Cross-site requests are refused.")(
                 scope, receive, send
@@ -186,7 +167,7 @@ class AdminGuard:
         expected, new_login_token = self._expected_token(path, headers, found)
         state[CSRF_KEY] = expected or new_login_token or ""
         if scope["method"] not in SAFE_METHODS:
-            if not same_origin(scope, headers):
+            if not _same_origin(scope, headers):
                 await error_page(403, "Forbidden", "Cross-site requests are refused.")(
                     scope, receive, send
                 )

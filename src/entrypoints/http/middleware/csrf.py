@@ -48,11 +48,9 @@ from core.shared.hashing import constant_time_equals
 from entrypoints.http.context import Principal, scope_principal
 from entrypoints.http.cookies import PreSessionTokens, read_cookie
 from entrypoints.http.errors import problem_response
+from entrypoints.origins import normalise_origin, same_origin
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# `none`: the user did it (address bar, bookmark); no other page is involved.
-SAFE_FETCH_SITES = frozenset({"same-origin", "none"})
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _READ = (b"origin", b"host", b"cookie", b"x-csrf-token", b"sec-fetch-site")
 
 
@@ -75,15 +73,6 @@ def sent_by_a_browser(headers: dict[bytes, str]) -> bool:
     return b"cookie" in headers or b"origin" in headers or b"sec-fetch-site" in headers
 
 
-def _normalise_origin(origin: str) -> str:
-    origin = origin.strip().lower().rstrip("/")
-    scheme, sep, rest = origin.partition("://")
-    default = _DEFAULT_PORTS.get(scheme)
-    if sep and default and rest.endswith(default):
-        rest = rest[: -len(default)]
-    return f"{scheme}{sep}{rest}"
-
-
 class CsrfMiddleware:
     def __init__(
         self,
@@ -102,7 +91,7 @@ class CsrfMiddleware:
         self.pre_session_paths = frozenset(pre_session_paths)
         self.pre_session_cookie = pre_session_cookie
         self.tokens = pre_session_tokens
-        self.trusted_origins = frozenset(_normalise_origin(o) for o in trusted_origins)
+        self.trusted_origins = frozenset(normalise_origin(o) for o in trusted_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
@@ -155,16 +144,6 @@ class CsrfMiddleware:
 
     def _origin_allowed(self, scope: Scope, headers: dict[bytes, str]) -> bool:
         origin = headers.get(b"origin")
-        normalised = None if origin is None else _normalise_origin(origin)
-        if normalised is not None and normalised in self.trusted_origins:
+        if origin is not None and normalise_origin(origin) in self.trusted_origins:
             return True
-        fetch_site = headers.get(b"sec-fetch-site")
-        if fetch_site is not None and fetch_site.strip().lower() not in SAFE_FETCH_SITES:
-            return False
-        if normalised is None:
-            return True
-        host = headers.get(b"host")
-        if not host:
-            return False
-        own = _normalise_origin(f"{scope.get('scheme', 'http')}://{host}")
-        return constant_time_equals(normalised, own)
+        return same_origin(scope, origin, headers.get(b"sec-fetch-site"), headers.get(b"host"))
